@@ -1,0 +1,18 @@
+/* resize.h: qwen-vl-utils' smart_resize and Pillow's BICUBIC resampling, bit for bit. */
+#ifndef QVL_RESIZE_H
+#define QVL_RESIZE_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "image.h"
+
+/* qwen-vl-utils smart_resize: height, width -> resized height, width (multiples of factor).
+ * Error for aspect ratio > 200 or a zero side. */
+int qvl_smart_resize(int64_t height, int64_t width, int factor, int64_t min_pixels,
+    int64_t max_pixels, int64_t *out_h, int64_t *out_w, qvl_err *err);
+
+/* Pillow Image.resize((w, h), BICUBIC) on 8-bit RGB, bit for bit. */
+int qvl_resize_bicubic(const qvl_image *src, int w, int h, qvl_image *dst, qvl_err *err);
+
+#endif
