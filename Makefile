@@ -1,0 +1,101 @@
+# qvl: one Makefile.  `make` builds lib/libqvl.a and bin/qvl-*; `make check` runs every test
+# and ends with "N passed, N failed"; `make demo` runs the pipeline on examples/.
+#
+# Sources are found by name: lib/*.c go into the library, cmd/qvl-*.c are programs (the other
+# cmd/*.c are shared by all programs), tests/test_*.c are unit tests (built with
+# AddressSanitizer and UBSan), tests/*.sh are tests of the programs.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+ARCH    ?= -march=native
+OPT     ?= -O2
+PKGS     = openblas libpng libjpeg jansson libutf8proc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN     = -Wall -Wextra -Werror
+CFLAGS  ?= $(OPT) -g
+QVL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(ARCH) $(PKG_CFLAGS) -pthread
+LDLIBS   = $(PKG_LIBS) -lm -pthread
+SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  = $(sort $(wildcard lib/*.c))
+CMD_SRC  = $(sort $(wildcard cmd/qvl-*.c))
+CMD_COMMON = $(filter-out $(CMD_SRC),$(sort $(wildcard cmd/*.c)))
+TEST_SRC = $(sort $(wildcard tests/test_*.c))
+TEST_SH  = $(sort $(wildcard tests/*.sh))
+BENCH_SRC = $(sort $(wildcard bench/*.c))
+
+LIB_OBJ  = $(LIB_SRC:%.c=build/%.o)
+COMMON_OBJ = $(CMD_COMMON:%.c=build/%.o)
+PROGS    = $(CMD_SRC:cmd/%.c=bin/%)
+ASAN_LIB_OBJ = $(LIB_SRC:%.c=build/asan/%.o)
+TESTS    = $(TEST_SRC:tests/%.c=build/asan/tests/%)
+BENCHES  = $(BENCH_SRC:bench/%.c=build/bench/%)
+
+all: lib/libqvl.a $(PROGS)
+
+lib/libqvl.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+build/%.o: %.c $(wildcard lib/*.h cmd/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(QVL_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+bin/%: build/cmd/%.o $(COMMON_OBJ) lib/libqvl.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $< $(COMMON_OBJ) lib/libqvl.a $(LDFLAGS) $(LDLIBS)
+
+build/asan/libqvl.a: $(ASAN_LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $(ASAN_LIB_OBJ)
+
+build/asan/%.o: %.c $(wildcard lib/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(QVL_CFLAGS) $(CFLAGS) $(SAN) -c -o $@ $<
+
+build/asan/tests/%: build/asan/tests/%.o build/asan/libqvl.a
+	$(CC) $(CFLAGS) $(SAN) -o $@ $< build/asan/libqvl.a $(LDFLAGS) $(LDLIBS)
+
+build/bench/%: bench/%.c lib/libqvl.a
+	@mkdir -p build/bench
+	$(CC) $(QVL_CFLAGS) $(CFLAGS) -o $@ $< lib/libqvl.a $(LDFLAGS) $(LDLIBS)
+
+# The unit tests run under the sanitizers; the shell tests drive the programs in bin/.
+check: all $(TESTS)
+	@tests/run $(TESTS) $(TEST_SH)
+
+# Slow tests (3B-shaped models, long fuzz replays) live here, out of CI's 15 minutes.
+check-long: all $(TESTS)
+	@QVL_LONG=1 tests/run $(TESTS) $(TEST_SH) $(sort $(wildcard tests/long/*.sh))
+
+bench: all $(BENCHES)
+	@bench/run
+
+# Installs the Debian packages the build and tests need (as root), or prints the command.
+DEB_PKGS = build-essential pkg-config libpng-dev libjpeg62-turbo-dev libopenblas-dev \
+	libjansson-dev libutf8proc-dev python3-numpy python3-pil poppler-utils
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "deps: installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "deps: run as root: apt-get install $$missing"; exit 1; fi
+
+demo: deps all
+	@examples/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
+	-install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
+
+clean:
+	rm -rf build bin lib/libqvl.a
+
+.PHONY: all check check-long bench deps demo install clean
+.SECONDARY:

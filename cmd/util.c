@@ -1,0 +1,220 @@
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *progname = "qvl";
+
+/* The one temporary output file of this process, removed if we die or are interrupted. */
+static char tmp_path[PATH_MAX + 32];
+static char final_path[PATH_MAX];
+static FILE *tmp_file;
+
+static mode_t
+umask_get(void)
+{
+	mode_t mask = umask(0);
+
+	umask(mask);
+	return mask;
+}
+
+static void
+remove_tmp(void)
+{
+	if (tmp_path[0] != '\0')
+		unlink(tmp_path);
+	tmp_path[0] = '\0';
+}
+
+static void
+on_signal(int sig)
+{
+	/* unlink and signal re-raising are async-signal-safe */
+	if (tmp_path[0] != '\0')
+		unlink(tmp_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void
+cmd_init(const char *argv0)
+{
+	const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+
+	progname = slash ? slash + 1 : (argv0 ? argv0 : "qvl");
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+}
+
+static void
+vmessage(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void
+die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	remove_tmp();
+	exit(status);
+}
+
+void
+die_err(int status, const qvl_err *err)
+{
+	die(status, "%s", err->msg);
+}
+
+void
+warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+}
+
+const char *
+cmd_model_dir(const char *opt)
+{
+	const char *dir = opt;
+
+	if (dir == NULL || *dir == '\0')
+		dir = getenv("QVL_MODEL");
+	if (dir == NULL || *dir == '\0')
+		die(EXIT_USAGE, "no model: give -m DIR or set QVL_MODEL");
+	return dir;
+}
+
+long
+cmd_parse_long(const char *opt, const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < min || v > max)
+		die(EXIT_USAGE, "%s: '%s' is not a whole number from %ld to %ld", opt, s, min, max);
+	return v;
+}
+
+double
+cmd_parse_double(const char *opt, const char *s, double min, double max)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end != '\0' || !isfinite(v) || v < min || v > max)
+		die(EXIT_USAGE, "%s: '%s' is not a number from %g to %g", opt, s, min, max);
+	return v;
+}
+
+FILE *
+out_open(const char *path)
+{
+	FILE *f;
+	int fd;
+
+	if (path == NULL || strcmp(path, "-") == 0)
+		return stdout;
+	if (tmp_file != NULL)
+		die(EXIT_USAGE, "%s: only one output file at a time", path);
+	if (strlen(path) >= PATH_MAX)
+		die(EXIT_USAGE, "%s: path too long", path);
+	snprintf(final_path, sizeof final_path, "%s", path);
+	snprintf(tmp_path, sizeof tmp_path, "%s.tmp.XXXXXX", path);
+	fd = mkstemp(tmp_path);
+	if (fd < 0) {
+		tmp_path[0] = '\0';
+		die(EXIT_BADINPUT, "%s: cannot create: %s", path, strerror(errno));
+	}
+	fchmod(fd, 0666 & ~umask_get());
+	if ((f = fdopen(fd, "wb")) == NULL) {
+		close(fd);
+		die(EXIT_BADINPUT, "%s: %s", path, strerror(errno));
+	}
+	tmp_file = f;
+	return f;
+}
+
+void
+out_commit(FILE *f)
+{
+	if (f == stdout) {
+		cmd_flush_stdout();
+		return;
+	}
+	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
+		int e = errno;
+		fclose(f);
+		tmp_file = NULL;
+		die(EXIT_BADINPUT, "%s: write error: %s", final_path, strerror(e));
+	}
+	if (fclose(f) != 0) {
+		tmp_file = NULL;
+		die(EXIT_BADINPUT, "%s: write error: %s", final_path, strerror(errno));
+	}
+	tmp_file = NULL;
+	if (rename(tmp_path, final_path) != 0)
+		die(EXIT_BADINPUT, "%s: cannot rename into place: %s", final_path, strerror(errno));
+	tmp_path[0] = '\0';
+}
+
+void
+out_abort(FILE *f)
+{
+	if (f != NULL && f != stdout) {
+		fclose(f);
+		tmp_file = NULL;
+	}
+	remove_tmp();
+}
+
+FILE *
+in_open(const char *path)
+{
+	FILE *f;
+
+	if (path == NULL || strcmp(path, "-") == 0)
+		return stdin;
+	if ((f = fopen(path, "rb")) == NULL)
+		die(EXIT_BADINPUT, "%s: %s", path, strerror(errno));
+	return f;
+}
+
+const char *
+in_name(const char *path)
+{
+	return path == NULL || strcmp(path, "-") == 0 ? "<stdin>" : path;
+}
+
+void
+cmd_flush_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno == EPIPE)
+			exit(0);
+		die(EXIT_BADINPUT, "stdout: write error: %s", strerror(errno));
+	}
+}

@@ -1,0 +1,48 @@
+/* util.h: what every program shares: its name in messages, fatal errors with the project's
+ * exit codes, the model directory (-m or QVL_MODEL), and output files that appear whole or
+ * not at all. */
+#ifndef QVL_CMD_UTIL_H
+#define QVL_CMD_UTIL_H
+
+#include <stdio.h>
+
+#include "../lib/err.h"
+
+#define EXIT_BADINPUT 1
+#define EXIT_USAGE 2
+
+extern const char *progname;
+
+/* Sets progname from argv[0]; installs the SIGINT/SIGTERM handler that removes temporary
+ * output files. Call first in main. */
+void cmd_init(const char *argv0);
+
+/* "progname: message\n" on stderr, then exit(status). */
+_Noreturn void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+_Noreturn void die_err(int status, const qvl_err *err);
+void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* -m MODEL, else $QVL_MODEL, else a usage error. */
+const char *cmd_model_dir(const char *opt);
+
+/* Parses a whole non-negative/positive number or dies with a usage error naming the option. */
+long cmd_parse_long(const char *opt, const char *s, long min, long max);
+double cmd_parse_double(const char *opt, const char *s, double min, double max);
+
+/* Output: "-" or NULL is stdout; a path is written as path.tmp.PID and renamed over path by
+ * out_commit, so an interrupted program never leaves a partial file.  One at a time per
+ * process is enough for the programs. */
+FILE *out_open(const char *path);
+/* Flushes, checks for write errors, renames into place. Dies on error (removing the temp). */
+void out_commit(FILE *f);
+/* Removes the temporary file (on an error path). */
+void out_abort(FILE *f);
+
+/* Input: "-" or NULL is stdin.  Dies with a message naming the path on failure. */
+FILE *in_open(const char *path);
+const char *in_name(const char *path); /* "<stdin>" or path */
+
+/* Flushes stdout; a closed pipe (EPIPE) exits 0 quietly, any other error dies. */
+void cmd_flush_stdout(void);
+
+#endif

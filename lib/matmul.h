@@ -1,0 +1,45 @@
+/* matmul.h: products with the model's weight matrices.
+ *
+ * A weight is W [rows = out features, cols = in features] as the checkpoint stores it
+ * (BF16, F16 or F32; quantized kinds later), never copied whole to float32.
+ * qvl_matmul computes Y[n, rows] = X[n, cols] · Wᵀ (+ bias): for many rows of X through sgemm
+ * on float32 tiles of W widened just before use, for one row through kernels that read W in
+ * its own format.  Results do not depend on the number of threads. */
+#ifndef QVL_MATMUL_H
+#define QVL_MATMUL_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "pool.h"
+#include "tensor.h"
+
+typedef struct qvl_matrix {
+	qvl_dtype dtype;       /* storage of data: QVL_BF16, QVL_F16, QVL_F32 (or quantized) */
+	int64_t rows, cols;
+	const void *data;      /* rows * cols elements, row-major */
+	const void *scales;    /* quantized kinds only */
+	int block;             /* quantized kinds only: elements per scale */
+} qvl_matrix;
+
+/* A view of a 2-D checkpoint tensor as a matrix; error if not 2-D or not a float dtype. */
+int qvl_matrix_from_tensor(const qvl_tensor *t, qvl_matrix *m, qvl_err *err);
+
+/* Y[n, w->rows] = X[n, w->cols] · Wᵀ + bias (bias may be NULL; float32, w->rows values).
+ * pool may be NULL (one thread). */
+void qvl_matmul(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
+    int64_t n, float *y);
+
+/* C[m, n] = A[m, k] · B[n, k]ᵀ for float32 row-major matrices with leading dims (attention
+ * scores and the like). */
+void qvl_sgemm_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+    const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* C[m, n] = A[m, k] · B[k, n] (row-major). */
+void qvl_sgemm_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+    const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* Reads a 1-D float tensor (bias, norm weight) into a new float32 array of n values; error
+ * naming the tensor when its shape is not [n]. */
+float *qvl_vector_f32(const qvl_tensor *t, int64_t n, const char *name, qvl_err *err);
+
+#endif

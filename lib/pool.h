@@ -1,0 +1,22 @@
+/* pool.h: a fixed pool of worker threads for data-parallel loops.
+ *
+ * qvl_pool_run(pool, n, fn, ctx) calls fn(ctx, i, thread) for i in [0, n), spread over the
+ * pool's threads (the caller's thread takes part as thread 0), and returns when all are done.
+ * Work is split in contiguous static chunks so results never depend on timing. */
+#ifndef QVL_POOL_H
+#define QVL_POOL_H
+
+#include "err.h"
+
+typedef struct qvl_pool qvl_pool;
+typedef void (*qvl_pool_fn)(void *ctx, long index, int thread);
+
+/* nthreads <= 0 means the number of online CPUs. */
+qvl_pool *qvl_pool_new(int nthreads, qvl_err *err);
+int qvl_pool_threads(const qvl_pool *pool);
+void qvl_pool_run(qvl_pool *pool, long n, qvl_pool_fn fn, void *ctx);
+void qvl_pool_free(qvl_pool *pool);
+/* Number of CPUs this process may run on. */
+int qvl_cpu_count(void);
+
+#endif

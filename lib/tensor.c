@@ -1,0 +1,182 @@
+#include "tensor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const struct {
+	const char *name;
+	size_t size;
+} dtype_info[QVL_DTYPE_COUNT] = {
+	[QVL_F32] = {"F32", 4},
+	[QVL_F16] = {"F16", 2},
+	[QVL_BF16] = {"BF16", 2},
+	[QVL_I64] = {"I64", 8},
+	[QVL_I32] = {"I32", 4},
+	[QVL_I16] = {"I16", 2},
+	[QVL_I8] = {"I8", 1},
+	[QVL_U8] = {"U8", 1},
+	[QVL_F64] = {"F64", 8},
+};
+
+const char *
+qvl_dtype_name(qvl_dtype dtype)
+{
+	return (unsigned)dtype < QVL_DTYPE_COUNT ? dtype_info[dtype].name : "?";
+}
+
+int
+qvl_dtype_parse(const char *name, qvl_dtype *dtype)
+{
+	for (int i = 0; i < QVL_DTYPE_COUNT; i++)
+		if (strcmp(name, dtype_info[i].name) == 0) {
+			*dtype = (qvl_dtype)i;
+			return 0;
+		}
+	return -1;
+}
+
+size_t
+qvl_dtype_size(qvl_dtype dtype)
+{
+	return (unsigned)dtype < QVL_DTYPE_COUNT ? dtype_info[dtype].size : 0;
+}
+
+int
+qvl_shape_size(const int64_t *shape, int ndim, qvl_dtype dtype, size_t *numel, size_t *nbytes,
+    qvl_err *err)
+{
+	size_t n = 1, elem = qvl_dtype_size(dtype);
+
+	if (ndim < 0 || ndim > QVL_MAX_DIMS)
+		return qvl_fail(err, "%d dimensions (at most %d)", ndim, QVL_MAX_DIMS);
+	for (int i = 0; i < ndim; i++) {
+		if (shape[i] < 0)
+			return qvl_fail(err, "negative dimension %lld", (long long)shape[i]);
+		if (shape[i] != 0 && n > SIZE_MAX / (uint64_t)shape[i])
+			return qvl_fail(err, "shape overflows the address space");
+		n *= (size_t)shape[i];
+	}
+	if (elem == 0)
+		return qvl_fail(err, "unknown dtype");
+	if (n > SIZE_MAX / elem)
+		return qvl_fail(err, "shape overflows the address space");
+	if (numel)
+		*numel = n;
+	if (nbytes)
+		*nbytes = n * elem;
+	return 0;
+}
+
+char *
+qvl_shape_str(const int64_t *shape, int ndim, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	used += (size_t)snprintf(buf, len, "[");
+	for (int i = 0; i < ndim && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "",
+		    (long long)shape[i]);
+	if (used < len)
+		snprintf(buf + used, len - used, "]");
+	return buf;
+}
+
+float
+qvl_f16_to_f32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, u;
+	float f;
+
+	if (exp == 0) {
+		if (mant == 0) {
+			u = sign;
+		} else {
+			/* subnormal: value = mant * 2^-24 */
+			f = (float)mant * 5.9604644775390625e-8f;
+			return sign ? -f : f;
+		}
+	} else if (exp == 31) {
+		u = sign | 0x7f800000u | (mant << 13);
+	} else {
+		u = sign | ((exp + 112) << 23) | (mant << 13);
+	}
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+void
+qvl_to_f32(qvl_dtype dtype, const void *src, size_t first, size_t n, float *dst)
+{
+	size_t i;
+
+	switch (dtype) {
+	case QVL_F32:
+		memcpy(dst, (const float *)src + first, n * sizeof *dst);
+		break;
+	case QVL_BF16: {
+		const uint16_t *s = (const uint16_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = qvl_bf16_to_f32(s[i]);
+		break;
+	}
+	case QVL_F16: {
+		const uint16_t *s = (const uint16_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = qvl_f16_to_f32(s[i]);
+		break;
+	}
+	case QVL_F64: {
+		const double *s = (const double *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = (float)s[i];
+		break;
+	}
+	case QVL_I64: {
+		const int64_t *s = (const int64_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = (float)s[i];
+		break;
+	}
+	case QVL_I32: {
+		const int32_t *s = (const int32_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = (float)s[i];
+		break;
+	}
+	case QVL_I16: {
+		const int16_t *s = (const int16_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = (float)s[i];
+		break;
+	}
+	case QVL_I8: {
+		const int8_t *s = (const int8_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = (float)s[i];
+		break;
+	}
+	case QVL_U8: {
+		const uint8_t *s = (const uint8_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = (float)s[i];
+		break;
+	}
+	default:
+		for (i = 0; i < n; i++)
+			dst[i] = 0;
+	}
+}
+
+void *
+qvl_alloc(size_t size)
+{
+	void *p = NULL;
+
+	if (size == 0)
+		size = 64;
+	size = (size + 63) & ~(size_t)63;
+	if (posix_memalign(&p, 64, size) != 0)
+		return NULL;
+	return p;
+}
