@@ -16,6 +16,13 @@ WARN     = -Wall -Wextra -Werror
 CFLAGS  ?= $(OPT) -g
 QVL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(ARCH) $(PKG_CFLAGS) -pthread
 LDLIBS   = $(PKG_LIBS) -lm -pthread
+# oneDNN (Debian libdnnl-dev) gives BF16 products on AMX; without it OpenBLAS does all.
+ifneq ($(wildcard /usr/include/dnnl.h),)
+ifneq ($(NO_DNNL),1)
+QVL_CFLAGS += -DQVL_HAVE_DNNL
+LDLIBS   += -ldnnl
+endif
+endif
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  = $(sort $(wildcard lib/*.c))
@@ -74,7 +81,7 @@ bench: all $(BENCHES)
 
 # Installs the Debian packages the build and tests need (as root), or prints the command.
 DEB_PKGS = build-essential pkg-config libpng-dev libjpeg62-turbo-dev libopenblas-dev \
-	libjansson-dev libutf8proc-dev python3-numpy python3-pil poppler-utils
+	libjansson-dev libutf8proc-dev libdnnl-dev python3-numpy python3-pil poppler-utils
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "deps: all installed"; \

@@ -10,6 +10,7 @@
  * computes which index never depends on timing. */
 struct qvl_pool {
 	int nthreads;
+	qvl_precision precision;
 	pthread_t *workers;
 	pthread_mutex_t lock;
 	pthread_cond_t start, done;
@@ -113,6 +114,18 @@ qvl_pool_new(int nthreads, qvl_err *err)
 		}
 	}
 	return pool;
+}
+
+void
+qvl_pool_set_precision(qvl_pool *pool, qvl_precision precision)
+{
+	pool->precision = precision;
+}
+
+qvl_precision
+qvl_pool_precision(const qvl_pool *pool)
+{
+	return pool ? pool->precision : QVL_PRECISION_F32;
 }
 
 int

@@ -9,6 +9,13 @@
 #include "err.h"
 
 typedef struct qvl_pool qvl_pool;
+
+/* The pool is also the compute context the matrix products consult: the precision of
+ * the products with weights (float32 = the reference's numerics; bf16 = BF16 products with
+ * float32 accumulation, faster, less exact). */
+typedef enum qvl_precision { QVL_PRECISION_F32, QVL_PRECISION_BF16 } qvl_precision;
+void qvl_pool_set_precision(qvl_pool *pool, qvl_precision precision);
+qvl_precision qvl_pool_precision(const qvl_pool *pool); /* F32 for a NULL pool */
 typedef void (*qvl_pool_fn)(void *ctx, long index, int thread);
 
 /* nthreads <= 0 means the number of online CPUs. */
