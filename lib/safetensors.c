@@ -30,6 +30,8 @@ struct qvl_weights {
 	size_t nentries, cap;
 	json_t *metadata;
 	size_t bytes;
+	void **copies;   /* aligned copies of tensors the file stores misaligned */
+	size_t ncopies;
 };
 
 static int
@@ -142,9 +144,18 @@ parse_file(qvl_weights *w, const unsigned char *buf, size_t len, const char *nam
 		t.data = (void *)(data + begin);
 		t.nbytes = nbytes;
 		if ((uintptr_t)t.data % qvl_dtype_size(t.dtype) != 0) {
-			qvl_fail(err, "%s: tensor %s: data is not aligned to its %zu-byte elements",
-			    name, key, qvl_dtype_size(t.dtype));
-			goto fail;
+			/* safetensors packs tensors without padding, so one after an odd-sized
+			 * tensor can be misaligned; such small tensors get an aligned copy. */
+			void **copies = realloc(w->copies, (w->ncopies + 1) * sizeof *copies);
+			if (copies == NULL || (copies[w->ncopies] = qvl_alloc(nbytes)) == NULL) {
+				if (copies)
+					w->copies = copies;
+				qvl_fail(err, "%s: tensor %s: out of memory", name, key);
+				goto fail;
+			}
+			w->copies = copies;
+			memcpy(copies[w->ncopies], t.data, nbytes);
+			t.data = copies[w->ncopies++];
 		}
 		if (add_entry(w, key, &t, err) < 0)
 			goto fail;
@@ -346,6 +357,9 @@ qvl_weights_close(qvl_weights *w)
 			munmap(w->files[i].map, w->files[i].size);
 		free(w->files[i].path);
 	}
+	for (size_t i = 0; i < w->ncopies; i++)
+		free(w->copies[i]);
+	free(w->copies);
 	free(w->entries);
 	free(w->files);
 	json_decref(w->metadata);
