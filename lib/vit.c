@@ -1,0 +1,631 @@
+/* vit.c: the Qwen2.5-VL vision tower, after transformers' Qwen2_5_VisionTransformerPretrainedModel.
+ *
+ * The reference permutes the patches into window order before block 0 and back after the
+ * merger; since everything but attention works row by row, this tower keeps the processor's
+ * row order throughout and gives attention, for each window (or temporal slice), the list of
+ * rows it covers.  Per (window, head) the rows' q, k, v are gathered into small contiguous
+ * buffers, attended with two sgemm calls, and the result scattered back. */
+#include "vit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "matmul.h"
+#include "tensor.h"
+
+#define RMS_EPS 1e-6f      /* fixed in the reference's vision tower, not read from config */
+#define ROPE_THETA 10000.0f
+#define ROW_CHUNK 32       /* rows per task of the element-wise loops */
+#define QUERY_CHUNK 256    /* query rows per score block: bounds scratch to 256 x group length */
+#define MAX_GRID_SIDE (1 << 20)
+
+struct vit_block {
+	qvl_matrix qkv, proj, gate, up, down;
+	float *norm1, *norm2;
+	float *qkv_b, *proj_b, *gate_b, *up_b, *down_b;
+	int full;            /* full attention (per temporal slice) instead of windows */
+};
+
+struct qvl_vit {
+	qvl_vision_config cfg;
+	qvl_matrix patch;    /* Conv3d weight [D, C, T, P, P] seen as [D, patch_dim] */
+	struct vit_block *blocks;
+	float *inv_freq;     /* head_dim / 4 rotary frequencies */
+};
+
+/* Attention groups: group g is the rows idx[start[g] .. start[g] + len[g]) (original order). */
+struct attn_plan {
+	int64_t *idx;
+	int64_t *start, *len;
+	int64_t ngroups, maxlen;
+};
+
+static int
+get_matrix(const qvl_weights *w, const char *name, int64_t rows, int64_t cols, qvl_matrix *m,
+    qvl_err *err)
+{
+	int64_t shape[2] = { rows, cols };
+	const qvl_tensor *t;
+
+	if ((t = qvl_weights_get(w, name, 2, shape, err)) == NULL)
+		return -1;
+	return qvl_matrix_from_tensor(t, m, err);
+}
+
+static float *
+get_vector(const qvl_weights *w, const char *name, int64_t n, qvl_err *err)
+{
+	int64_t shape[1] = { n };
+	const qvl_tensor *t;
+
+	if ((t = qvl_weights_get(w, name, 1, shape, err)) == NULL)
+		return NULL;
+	return qvl_vector_f32(t, n, name, err);
+}
+
+static int
+check_config(const qvl_vision_config *c, qvl_err *err)
+{
+	int units;
+
+	if (c->depth < 1 || c->depth > 4096 || c->hidden_size < 1 || c->num_heads < 1 ||
+	    c->intermediate_size < 1 || c->out_hidden_size < 1)
+		return qvl_fail(err, "vision config: bad depth, hidden_size, num_heads or intermediate_size");
+	if (c->hidden_size % c->num_heads != 0 || c->head_dim != c->hidden_size / c->num_heads)
+		return qvl_fail(err, "vision config: hidden_size %d is not num_heads %d x head_dim",
+		    c->hidden_size, c->num_heads);
+	if (c->head_dim % 4 != 0)
+		return qvl_fail(err, "vision config: head_dim %d is not a multiple of 4 (2-D rotary)",
+		    c->head_dim);
+	if (c->patch_size < 1 || c->temporal_patch_size < 1 || c->in_channels < 1 ||
+	    c->spatial_merge_size < 1)
+		return qvl_fail(err, "vision config: bad patch, temporal patch, channel or merge size");
+	if (c->patch_dim != c->in_channels * c->temporal_patch_size * c->patch_size * c->patch_size)
+		return qvl_fail(err, "vision config: patch_dim %d is not channels x temporal x patch^2",
+		    c->patch_dim);
+	units = c->window_size / c->spatial_merge_size / c->patch_size;
+	if (units < 1)
+		return qvl_fail(err, "vision config: window_size %d is smaller than one merge unit",
+		    c->window_size);
+	for (int i = 0; i < c->n_fullatt; i++)
+		if (c->fullatt_block_indexes[i] < 0 || c->fullatt_block_indexes[i] >= c->depth)
+			return qvl_fail(err, "vision config: fullatt_block_indexes has %d, depth is %d",
+			    c->fullatt_block_indexes[i], c->depth);
+	return 0;
+}
+
+static int
+load_block(const qvl_weights *w, const qvl_vision_config *c, int i, struct vit_block *b,
+    qvl_err *err)
+{
+	int64_t d = c->hidden_size, f = c->intermediate_size;
+	char name[128];
+
+#define NAME(suffix) (snprintf(name, sizeof name, "visual.blocks.%d.%s", i, suffix), name)
+	if ((b->norm1 = get_vector(w, NAME("norm1.weight"), d, err)) == NULL ||
+	    (b->norm2 = get_vector(w, NAME("norm2.weight"), d, err)) == NULL ||
+	    get_matrix(w, NAME("attn.qkv.weight"), 3 * d, d, &b->qkv, err) < 0 ||
+	    (b->qkv_b = get_vector(w, NAME("attn.qkv.bias"), 3 * d, err)) == NULL ||
+	    get_matrix(w, NAME("attn.proj.weight"), d, d, &b->proj, err) < 0 ||
+	    (b->proj_b = get_vector(w, NAME("attn.proj.bias"), d, err)) == NULL ||
+	    get_matrix(w, NAME("mlp.gate_proj.weight"), f, d, &b->gate, err) < 0 ||
+	    (b->gate_b = get_vector(w, NAME("mlp.gate_proj.bias"), f, err)) == NULL ||
+	    get_matrix(w, NAME("mlp.up_proj.weight"), f, d, &b->up, err) < 0 ||
+	    (b->up_b = get_vector(w, NAME("mlp.up_proj.bias"), f, err)) == NULL ||
+	    get_matrix(w, NAME("mlp.down_proj.weight"), d, f, &b->down, err) < 0 ||
+	    (b->down_b = get_vector(w, NAME("mlp.down_proj.bias"), d, err)) == NULL)
+		return -1;
+#undef NAME
+	for (int k = 0; k < c->n_fullatt; k++)
+		if (c->fullatt_block_indexes[k] == i)
+			b->full = 1;
+	return 0;
+}
+
+qvl_vit *
+qvl_vit_new(const qvl_weights *w, const qvl_vision_config *cfg, qvl_err *err)
+{
+	const char *pname = "visual.patch_embed.proj.weight";
+	const qvl_tensor *pt;
+	qvl_tensor flat;
+	qvl_vit *vit;
+	int64_t pshape[5];
+	int quarter;
+
+	if (check_config(cfg, err) < 0)
+		return NULL;
+	if (qvl_weights_find(w, pname) == NULL) {
+		qvl_fail(err, "checkpoint has no vision tower (no tensor %s)", pname);
+		return NULL;
+	}
+	pshape[0] = cfg->hidden_size;
+	pshape[1] = cfg->in_channels;
+	pshape[2] = cfg->temporal_patch_size;
+	pshape[3] = cfg->patch_size;
+	pshape[4] = cfg->patch_size;
+	if ((pt = qvl_weights_get(w, pname, 5, pshape, err)) == NULL)
+		return NULL;
+	if ((vit = calloc(1, sizeof *vit)) == NULL) {
+		qvl_fail_errno(err, "vision tower");
+		return NULL;
+	}
+	vit->cfg = *cfg;
+	/* The Conv3d has stride = kernel: it is one product with the kernel flattened in
+	 * (channel, frame, y, x) order, the column order of pixel_values. */
+	flat = *pt;
+	flat.ndim = 2;
+	flat.shape[0] = cfg->hidden_size;
+	flat.shape[1] = cfg->patch_dim;
+	if (qvl_matrix_from_tensor(&flat, &vit->patch, err) < 0)
+		goto fail;
+	if ((vit->blocks = calloc((size_t)cfg->depth, sizeof *vit->blocks)) == NULL) {
+		qvl_fail_errno(err, "vision tower");
+		goto fail;
+	}
+	for (int i = 0; i < cfg->depth; i++)
+		if (load_block(w, cfg, i, &vit->blocks[i], err) < 0)
+			goto fail;
+	quarter = cfg->head_dim / 4;
+	if ((vit->inv_freq = malloc((size_t)quarter * sizeof *vit->inv_freq)) == NULL) {
+		qvl_fail_errno(err, "vision tower");
+		goto fail;
+	}
+	/* As the reference computes them, in float32: 1 / theta^(2i / (head_dim / 2)). */
+	for (int i = 0; i < quarter; i++) {
+		float e = (float)(2 * i) / (float)(cfg->head_dim / 2);
+
+		vit->inv_freq[i] = 1.0f / powf(ROPE_THETA, e);
+	}
+	return vit;
+fail:
+	qvl_vit_free(vit);
+	return NULL;
+}
+
+void
+qvl_vit_free(qvl_vit *vit)
+{
+	if (vit == NULL)
+		return;
+	if (vit->blocks != NULL) {
+		for (int i = 0; i < vit->cfg.depth; i++) {
+			struct vit_block *b = &vit->blocks[i];
+
+			free(b->norm1);
+			free(b->norm2);
+			free(b->qkv_b);
+			free(b->proj_b);
+			free(b->gate_b);
+			free(b->up_b);
+			free(b->down_b);
+		}
+		free(vit->blocks);
+	}
+	free(vit->inv_freq);
+	free(vit);
+}
+
+int
+qvl_vit_check_input(const qvl_vision_config *cfg, const int64_t g[3], int64_t rows, int64_t cols,
+    qvl_err *err)
+{
+	int m = cfg->spatial_merge_size;
+
+	if (cols != cfg->patch_dim)
+		return qvl_fail(err, "pixel_values: %lld values per patch, this model takes %d "
+		    "(%d channels x %d frames x %d x %d)", (long long)cols, cfg->patch_dim,
+		    cfg->in_channels, cfg->temporal_patch_size, cfg->patch_size, cfg->patch_size);
+	for (int i = 0; i < 3; i++)
+		if (g[i] < 1 || g[i] > MAX_GRID_SIDE)
+			return qvl_fail(err, "grid_thw [%lld, %lld, %lld]: sides must be 1 to %d",
+			    (long long)g[0], (long long)g[1], (long long)g[2], MAX_GRID_SIDE);
+	if (g[1] % m != 0 || g[2] % m != 0)
+		return qvl_fail(err, "grid_thw [%lld, %lld, %lld]: h and w must be multiples of the "
+		    "merge size %d", (long long)g[0], (long long)g[1], (long long)g[2], m);
+	if (g[0] * g[1] * g[2] != rows)
+		return qvl_fail(err, "grid_thw [%lld, %lld, %lld] has %lld patches, pixel_values has "
+		    "%lld rows", (long long)g[0], (long long)g[1], (long long)g[2],
+		    (long long)(g[0] * g[1] * g[2]), (long long)rows);
+	return 0;
+}
+
+static void
+plan_free(struct attn_plan *p)
+{
+	free(p->idx);
+	free(p->start);
+	free(p->len);
+	memset(p, 0, sizeof *p);
+}
+
+static int
+plan_alloc(struct attn_plan *p, int64_t n, int64_t ngroups, qvl_err *err)
+{
+	p->idx = malloc((size_t)n * sizeof *p->idx);
+	p->start = malloc((size_t)ngroups * sizeof *p->start);
+	p->len = malloc((size_t)ngroups * sizeof *p->len);
+	p->ngroups = ngroups;
+	p->maxlen = 0;
+	if (p->idx == NULL || p->start == NULL || p->len == NULL) {
+		plan_free(p);
+		return qvl_fail_errno(err, "attention plan");
+	}
+	return 0;
+}
+
+/* Windows of units x units merge units tiling each temporal slice's merged grid from the
+ * top left; rows listed in the reference's window order (units in raster order inside a
+ * window, the patches of a unit consecutive), which also keeps its summation order. */
+static int
+plan_windows(const qvl_vision_config *c, const int64_t g[3], struct attn_plan *p, qvl_err *err)
+{
+	int64_t m = c->spatial_merge_size, mm = m * m;
+	int64_t units = c->window_size / c->spatial_merge_size / c->patch_size;
+	int64_t hm = g[1] / m, wm = g[2] / m, frame = g[1] * g[2];
+	int64_t nwy = (hm + units - 1) / units, nwx = (wm + units - 1) / units;
+	int64_t pos = 0, k = 0;
+
+	if (plan_alloc(p, g[0] * frame, g[0] * nwy * nwx, err) < 0)
+		return -1;
+	for (int64_t t = 0; t < g[0]; t++)
+		for (int64_t wy = 0; wy < nwy; wy++)
+			for (int64_t wx = 0; wx < nwx; wx++) {
+				int64_t y1 = wy * units + units < hm ? wy * units + units : hm;
+				int64_t x1 = wx * units + units < wm ? wx * units + units : wm;
+
+				p->start[k] = pos;
+				for (int64_t by = wy * units; by < y1; by++)
+					for (int64_t bx = wx * units; bx < x1; bx++)
+						for (int64_t i = 0; i < mm; i++)
+							p->idx[pos++] = t * frame + (by * wm + bx) * mm + i;
+				p->len[k] = pos - p->start[k];
+				if (p->len[k] > p->maxlen)
+					p->maxlen = p->len[k];
+				k++;
+			}
+	return 0;
+}
+
+/* One group per temporal slice: full attention never crosses frames (or images). */
+static int
+plan_slices(const int64_t g[3], struct attn_plan *p, qvl_err *err)
+{
+	int64_t frame = g[1] * g[2];
+
+	if (plan_alloc(p, g[0] * frame, g[0], err) < 0)
+		return -1;
+	for (int64_t i = 0; i < g[0] * frame; i++)
+		p->idx[i] = i;
+	for (int64_t t = 0; t < g[0]; t++) {
+		p->start[t] = t * frame;
+		p->len[t] = frame;
+	}
+	p->maxlen = frame;
+	return 0;
+}
+
+static void
+run(qvl_pool *pool, long n, qvl_pool_fn fn, void *ctx)
+{
+	if (pool != NULL) {
+		qvl_pool_run(pool, n, fn, ctx);
+		return;
+	}
+	for (long i = 0; i < n; i++)
+		fn(ctx, i, 0);
+}
+
+static long
+chunks(int64_t n, int64_t per)
+{
+	return (long)((n + per - 1) / per);
+}
+
+/* Element-wise work over rows [chunk * ROW_CHUNK, ...). */
+struct rows_job {
+	int64_t n, d;
+	const float *x, *w;
+	float *y;
+	/* rope */
+	const float *cos, *sin;
+	int heads, head_dim;
+};
+
+static void
+rmsnorm_task(void *ctx, long chunk, int thread)
+{
+	const struct rows_job *j = ctx;
+	int64_t r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->n ? r0 + ROW_CHUNK : j->n;
+
+	(void)thread;
+	for (int64_t r = r0; r < r1; r++) {
+		const float *x = j->x + r * j->d;
+		float *y = j->y + r * j->d;
+		double ss = 0;
+		float scale;
+
+		for (int64_t i = 0; i < j->d; i++)
+			ss += (double)x[i] * x[i];
+		scale = (float)(1.0 / sqrt(ss / (double)j->d + (double)RMS_EPS));
+		for (int64_t i = 0; i < j->d; i++)
+			y[i] = j->w[i] * (x[i] * scale);
+	}
+}
+
+/* Rotate-half rotary on the q and k parts of qkv rows; cos/sin are [n, head_dim / 2]. */
+static void
+rope_task(void *ctx, long chunk, int thread)
+{
+	const struct rows_job *j = ctx;
+	int64_t r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->n ? r0 + ROW_CHUNK : j->n;
+	int half = j->head_dim / 2;
+
+	(void)thread;
+	for (int64_t r = r0; r < r1; r++) {
+		const float *c = j->cos + r * half, *s = j->sin + r * half;
+
+		for (int part = 0; part < 2; part++)
+			for (int h = 0; h < j->heads; h++) {
+				float *v = j->y + r * j->d + (int64_t)part * (j->d / 3) +
+				    (int64_t)h * j->head_dim;
+
+				for (int i = 0; i < half; i++) {
+					float a = v[i], b = v[i + half];
+
+					v[i] = a * c[i] - b * s[i];
+					v[i + half] = b * c[i] + a * s[i];
+				}
+			}
+	}
+}
+
+/* y[i] = silu(y[i]) * x[i] over rows of width d. */
+static void
+swiglu_task(void *ctx, long chunk, int thread)
+{
+	const struct rows_job *j = ctx;
+	int64_t r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->n ? r0 + ROW_CHUNK : j->n;
+
+	(void)thread;
+	for (int64_t i = r0 * j->d; i < r1 * j->d; i++) {
+		float g = j->y[i];
+
+		j->y[i] = g / (1.0f + expf(-g)) * j->x[i];
+	}
+}
+
+/* y += x over rows of width d (the residual adds). */
+static void
+add_task(void *ctx, long chunk, int thread)
+{
+	const struct rows_job *j = ctx;
+	int64_t r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->n ? r0 + ROW_CHUNK : j->n;
+
+	(void)thread;
+	for (int64_t i = r0 * j->d; i < r1 * j->d; i++)
+		j->y[i] += j->x[i];
+}
+
+struct attn_job {
+	const struct attn_plan *plan;
+	const float *qkv;        /* [n, 3 * d], q and k rotated */
+	float *out;              /* [n, d] */
+	int64_t d;
+	int heads, head_dim;
+	float **scratch;         /* per thread: q, k, v [maxlen, head_dim], s, o */
+	int64_t maxlen;
+};
+
+static void
+attn_task(void *ctx, long index, int thread)
+{
+	const struct attn_job *j = ctx;
+	int64_t g = index / j->heads, h = index % j->heads, hd = j->head_dim;
+	int64_t len = j->plan->len[g], qchunk = len < QUERY_CHUNK ? len : QUERY_CHUNK;
+	const int64_t *rows = j->plan->idx + j->plan->start[g];
+	float *q = j->scratch[thread], *k = q + j->maxlen * hd, *v = k + j->maxlen * hd;
+	float *s = v + j->maxlen * hd, *o = s + (int64_t)QUERY_CHUNK * j->maxlen;
+	float scale = 1.0f / sqrtf((float)hd);
+
+	for (int64_t r = 0; r < len; r++) {
+		const float *src = j->qkv + rows[r] * 3 * j->d + h * hd;
+
+		memcpy(q + r * hd, src, (size_t)hd * sizeof *q);
+		memcpy(k + r * hd, src + j->d, (size_t)hd * sizeof *k);
+		memcpy(v + r * hd, src + 2 * j->d, (size_t)hd * sizeof *v);
+	}
+	for (int64_t q0 = 0; q0 < len; q0 += qchunk) {
+		int64_t nq = len - q0 < qchunk ? len - q0 : qchunk;
+
+		qvl_sgemm_nt(nq, len, hd, scale, q + q0 * hd, hd, k, hd, 0.0f, s, len);
+		for (int64_t r = 0; r < nq; r++) {
+			float *row = s + r * len, max = row[0], sum = 0;
+
+			for (int64_t c = 1; c < len; c++)
+				if (row[c] > max)
+					max = row[c];
+			for (int64_t c = 0; c < len; c++) {
+				row[c] = expf(row[c] - max);
+				sum += row[c];
+			}
+			for (int64_t c = 0; c < len; c++)
+				row[c] /= sum;
+		}
+		qvl_sgemm_nn(nq, hd, len, 1.0f, s, len, v, hd, 0.0f, o, hd);
+		for (int64_t r = 0; r < nq; r++)
+			memcpy(j->out + rows[q0 + r] * j->d + h * hd, o + r * hd,
+			    (size_t)hd * sizeof *o);
+	}
+}
+
+/* cos/sin [n, head_dim / 2] of each row's (row, col) in the un-merged patch grid: the first
+ * head_dim / 4 frequencies turn with the row, the next head_dim / 4 with the column. */
+static void
+rope_tables(const qvl_vit *vit, const int64_t g[3], float *cos_t, float *sin_t)
+{
+	int64_t m = vit->cfg.spatial_merge_size, mm = m * m, wm = g[2] / m;
+	int64_t frame = g[1] * g[2];
+	int quarter = vit->cfg.head_dim / 4, half = 2 * quarter;
+
+	for (int64_t r = 0; r < g[0] * frame; r++) {
+		int64_t local = r % frame, unit = local / mm, k = local % mm;
+		int64_t row = unit / wm * m + k / m, col = unit % wm * m + k % m;
+
+		for (int i = 0; i < quarter; i++) {
+			float ay = (float)row * vit->inv_freq[i];
+			float ax = (float)col * vit->inv_freq[i];
+
+			cos_t[r * half + i] = cosf(ay);
+			sin_t[r * half + i] = sinf(ay);
+			cos_t[r * half + quarter + i] = cosf(ax);
+			sin_t[r * half + quarter + i] = sinf(ax);
+		}
+	}
+}
+
+static float *
+alloc_floats(int64_t a, int64_t b, qvl_err *err)
+{
+	size_t bytes;
+	float *p;
+
+	if (__builtin_mul_overflow((size_t)a, (size_t)b, &bytes) ||
+	    __builtin_mul_overflow(bytes, sizeof(float), &bytes)) {
+		qvl_fail(err, "vision tower: activations of %lld x %lld floats overflow",
+		    (long long)a, (long long)b);
+		return NULL;
+	}
+	if ((p = qvl_alloc(bytes)) == NULL)
+		qvl_fail_errno(err, "vision tower: %zu bytes of activations", bytes);
+	return p;
+}
+
+int
+qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t g[3], float *x,
+    const unsigned char *tap_mask, qvl_vit_tap_fn tap, void *tap_ctx, qvl_err *err)
+{
+	const qvl_vision_config *c = &vit->cfg;
+	int64_t n, d = c->hidden_size, f = c->intermediate_size, hd = c->head_dim;
+	int nthreads = pool != NULL ? qvl_pool_threads(pool) : 1;
+	struct attn_plan win = { 0 }, full = { 0 };
+	float *h = NULL, *qkv = NULL, *gate = NULL, *up = NULL, *cos_t = NULL, *sin_t = NULL;
+	float **scratch = NULL;
+	int64_t maxlen, per_thread;
+	int rc = -1;
+
+	if (qvl_vit_check_input(c, g, g[0] * g[1] * g[2], c->patch_dim, err) < 0)
+		return -1;
+	n = g[0] * g[1] * g[2];
+	if (plan_windows(c, g, &win, err) < 0 || plan_slices(g, &full, err) < 0)
+		goto out;
+	maxlen = win.maxlen > full.maxlen ? win.maxlen : full.maxlen;
+	per_thread = 3 * maxlen * hd + (int64_t)QUERY_CHUNK * maxlen + (int64_t)QUERY_CHUNK * hd;
+	if ((h = alloc_floats(n, d, err)) == NULL || (qkv = alloc_floats(n, 3 * d, err)) == NULL ||
+	    (gate = alloc_floats(n, f, err)) == NULL || (up = alloc_floats(n, f, err)) == NULL ||
+	    (cos_t = alloc_floats(n, hd / 2, err)) == NULL ||
+	    (sin_t = alloc_floats(n, hd / 2, err)) == NULL)
+		goto out;
+	if ((scratch = calloc((size_t)nthreads, sizeof *scratch)) == NULL) {
+		qvl_fail_errno(err, "vision tower");
+		goto out;
+	}
+	for (int i = 0; i < nthreads; i++)
+		if ((scratch[i] = alloc_floats(per_thread, 1, err)) == NULL)
+			goto out;
+	rope_tables(vit, g, cos_t, sin_t);
+
+	qvl_matmul(pool, &vit->patch, NULL, pixels, n, x);
+	if (tap != NULL && tap_mask != NULL && tap_mask[0] && tap(tap_ctx, -1, x, n, d, err) != 0)
+		goto out;
+	for (int bi = 0; bi < c->depth; bi++) {
+		const struct vit_block *b = &vit->blocks[bi];
+		struct rows_job rj = { .n = n, .d = d, .x = x, .w = b->norm1, .y = h };
+		struct attn_job aj = {
+			.plan = b->full ? &full : &win, .qkv = qkv, .out = h, .d = d,
+			.heads = c->num_heads, .head_dim = c->head_dim, .scratch = scratch,
+			.maxlen = maxlen,
+		};
+
+		run(pool, chunks(n, ROW_CHUNK), rmsnorm_task, &rj);
+		qvl_matmul(pool, &b->qkv, b->qkv_b, h, n, qkv);
+		rj = (struct rows_job){ .n = n, .d = 3 * d, .y = qkv, .cos = cos_t, .sin = sin_t,
+		    .heads = c->num_heads, .head_dim = c->head_dim };
+		run(pool, chunks(n, ROW_CHUNK), rope_task, &rj);
+		run(pool, (long)(aj.plan->ngroups * c->num_heads), attn_task, &aj);
+		/* The projection lands in qkv's space, free again after attention. */
+		qvl_matmul(pool, &b->proj, b->proj_b, h, n, qkv);
+		rj = (struct rows_job){ .n = n, .d = d, .x = qkv, .y = x };
+		run(pool, chunks(n, ROW_CHUNK), add_task, &rj);
+
+		rj = (struct rows_job){ .n = n, .d = d, .x = x, .w = b->norm2, .y = h };
+		run(pool, chunks(n, ROW_CHUNK), rmsnorm_task, &rj);
+		qvl_matmul(pool, &b->gate, b->gate_b, h, n, gate);
+		qvl_matmul(pool, &b->up, b->up_b, h, n, up);
+		rj = (struct rows_job){ .n = n, .d = f, .x = up, .y = gate };
+		run(pool, chunks(n, ROW_CHUNK), swiglu_task, &rj);
+		qvl_matmul(pool, &b->down, b->down_b, gate, n, h);
+		rj = (struct rows_job){ .n = n, .d = d, .x = h, .y = x };
+		run(pool, chunks(n, ROW_CHUNK), add_task, &rj);
+		if (tap != NULL && tap_mask != NULL && tap_mask[bi + 1] &&
+		    tap(tap_ctx, bi, x, n, d, err) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	plan_free(&win);
+	plan_free(&full);
+	if (scratch != NULL)
+		for (int i = 0; i < nthreads; i++)
+			free(scratch[i]);
+	free(scratch);
+	free(h);
+	free(qkv);
+	free(gate);
+	free(up);
+	free(cos_t);
+	free(sin_t);
+	return rc;
+}
+
+static double
+attention_flops(const qvl_vision_config *c, const int64_t g[3], int full)
+{
+	int64_t m = c->spatial_merge_size, units = c->window_size / m / c->patch_size;
+	int64_t hm = g[1] / m, wm = g[2] / m;
+	double sumsq = 0;
+
+	if (full) {
+		sumsq = (double)(g[1] * g[2]) * (double)(g[1] * g[2]);
+	} else if (units > 0) {
+		for (int64_t y = 0; y < hm; y += units)
+			for (int64_t xx = 0; xx < wm; xx += units) {
+				double l = (double)((hm - y < units ? hm - y : units) *
+				    (wm - xx < units ? wm - xx : units) * m * m);
+
+				sumsq += l * l;
+			}
+	}
+	/* q·kᵀ and p·v: 2 flops per multiply-add, len² x head_dim per head. */
+	return (double)g[0] * sumsq * 2.0 * 2.0 * c->hidden_size;
+}
+
+double
+qvl_vit_flops(const qvl_vision_config *c, const int64_t g[3])
+{
+	double n = (double)g[0] * (double)g[1] * (double)g[2], d = c->hidden_size;
+	double f = c->intermediate_size, total, linear;
+	int nfull = 0;
+
+	for (int i = 0; i < c->depth; i++)
+		for (int k = 0; k < c->n_fullatt; k++)
+			if (c->fullatt_block_indexes[k] == i) {
+				nfull++;
+				break;
+			}
+	linear = 2.0 * n * (3 * d * d + d * d + 3 * d * f);
+	total = 2.0 * n * c->patch_dim * d + c->depth * linear;
+	total += nfull * attention_flops(c, g, 1) + (c->depth - nfull) * attention_flops(c, g, 0);
+	return total;
+}
