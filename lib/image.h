@@ -34,4 +34,10 @@ int qvl_image_write_png(FILE *f, const qvl_image *img, qvl_err *err);
 int qvl_image_alloc(qvl_image *img, int w, int h, qvl_err *err);
 void qvl_image_free(qvl_image *img);
 
+/* Length of the first PNG or JPEG image in buf (for concatenated images on one stream, as
+ * ffmpeg's image2pipe writes them).  -1 when buf does not start with a whole image. */
+int qvl_image_split(const void *buf, size_t len, size_t *first_len, qvl_err *err);
+/* Reads all of f into a malloc'ed buffer. */
+int qvl_read_all(FILE *f, const char *name, uint8_t **buf, size_t *len, qvl_err *err);
+
 #endif
