@@ -1,0 +1,530 @@
+/* llm.c: Qwen2 decoder layers with M-RoPE and a KV cache, over mmapped BF16 weights.
+ *
+ * Numerics follow transformers' float32 path on the checkpoint's weights: RMSNorm in float32
+ * (the weight multiplies after normalising), q/k/v with bias, rotate-half RoPE per M-RoPE
+ * section, softmax(q·kᵀ/sqrt(head_dim)) with a causal mask, o_proj without bias, SwiGLU MLP
+ * without bias.  Prompt rows go through sgemm in chunks; a single decoded token goes through
+ * qvl_matmul's one-row kernels and an attention loop split over heads, whose results do not
+ * depend on the number of threads. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm.h"
+#include "matmul.h"
+#include "mrope.h"
+
+/* Prompt rows per pass through the layers: sgemm runs at speed and scratch stays small. */
+#define CHUNK_ROWS 256
+
+struct layer {
+	qvl_matrix q, k, v, o, gate, up, down;
+	float *bq, *bk, *bv, *ln_attn, *ln_mlp;
+	float *kcache, *vcache;   /* [cap, kv_dim] each */
+};
+
+struct qvl_llm {
+	qvl_config cfg;
+	int hidden, heads, kv_heads, head_dim, q_dim, kv_dim, inter, vocab, nlayers;
+	float eps, scale;
+	struct layer *layers;
+	const qvl_tensor *embed;
+	qvl_matrix lm_head;
+	float *norm;
+	float *inv_freq;
+	int64_t cap, cached;
+	/* scratch, grown on demand */
+	int64_t scratch_rows, scratch_keys;
+	float *xn, *q, *k, *v, *o, *gate, *up, *tmp, *scores, *cosv, *sinv;
+};
+
+static const qvl_tensor *
+get(const qvl_weights *w, const char *prefix, const char *name, int ndim, int64_t d0, int64_t d1,
+    qvl_err *err)
+{
+	char full[256];
+	int64_t shape[2] = {d0, d1};
+
+	snprintf(full, sizeof full, "%s%s", prefix, name);
+	return qvl_weights_get(w, full, ndim, shape, err);
+}
+
+static int
+get_matrix(const qvl_weights *w, const char *prefix, const char *name, int64_t rows,
+    int64_t cols, qvl_matrix *m, qvl_err *err)
+{
+	const qvl_tensor *t = get(w, prefix, name, 2, rows, cols, err);
+
+	if (t == NULL || qvl_matrix_from_tensor(t, m, err) < 0)
+		return qvl_err_prefix(err, "language model");
+	return 0;
+}
+
+static float *
+get_vector(const qvl_weights *w, const char *prefix, const char *name, int64_t n, qvl_err *err)
+{
+	const qvl_tensor *t = get(w, prefix, name, 1, n, 0, err);
+	char full[256];
+
+	if (t == NULL) {
+		qvl_err_prefix(err, "language model");
+		return NULL;
+	}
+	snprintf(full, sizeof full, "%s%s", prefix, name);
+	return qvl_vector_f32(t, n, full, err);
+}
+
+qvl_llm *
+qvl_llm_new(const qvl_weights *w, const qvl_config *cfg, qvl_err *err)
+{
+	const qvl_text_config *tc = &cfg->text;
+	const char *prefix = "model.";
+	char name[128];
+	qvl_llm *m;
+
+	if (tc->hidden_size <= 0 || tc->num_attention_heads <= 0 || tc->num_key_value_heads <= 0 ||
+	    tc->num_attention_heads % tc->num_key_value_heads || tc->head_dim <= 0 ||
+	    tc->head_dim % 2 || tc->num_hidden_layers <= 0 || tc->vocab_size <= 0 ||
+	    tc->intermediate_size <= 0 ||
+	    tc->mrope_section[0] + tc->mrope_section[1] + tc->mrope_section[2] != tc->head_dim / 2) {
+		qvl_fail(err, "language model: inconsistent config (heads %d, kv heads %d, head_dim "
+		    "%d, mrope_section [%d, %d, %d])", tc->num_attention_heads,
+		    tc->num_key_value_heads, tc->head_dim, tc->mrope_section[0],
+		    tc->mrope_section[1], tc->mrope_section[2]);
+		return NULL;
+	}
+	if ((m = calloc(1, sizeof *m)) == NULL) {
+		qvl_fail(err, "language model: out of memory");
+		return NULL;
+	}
+	m->cfg = *cfg;
+	m->hidden = tc->hidden_size;
+	m->heads = tc->num_attention_heads;
+	m->kv_heads = tc->num_key_value_heads;
+	m->head_dim = tc->head_dim;
+	m->q_dim = m->heads * m->head_dim;
+	m->kv_dim = m->kv_heads * m->head_dim;
+	m->inter = tc->intermediate_size;
+	m->vocab = tc->vocab_size;
+	m->nlayers = tc->num_hidden_layers;
+	m->eps = (float)tc->rms_norm_eps;
+	m->scale = (float)(1.0 / sqrt((double)m->head_dim));
+
+	/* Newer transformers save the text model under model.language_model. */
+	if (qvl_weights_find(w, "model.embed_tokens.weight") == NULL &&
+	    qvl_weights_find(w, "model.language_model.embed_tokens.weight") != NULL)
+		prefix = "model.language_model.";
+	m->embed = get(w, prefix, "embed_tokens.weight", 2, m->vocab, m->hidden, err);
+	if (m->embed == NULL) {
+		qvl_err_prefix(err, "language model");
+		goto fail;
+	}
+	if (tc->tie_word_embeddings && qvl_weights_find(w, "lm_head.weight") == NULL) {
+		if (qvl_matrix_from_tensor(m->embed, &m->lm_head, err) < 0)
+			goto fail;
+	} else if (get_matrix(w, "", "lm_head.weight", m->vocab, m->hidden, &m->lm_head, err) < 0)
+		goto fail;
+	if ((m->norm = get_vector(w, prefix, "norm.weight", m->hidden, err)) == NULL)
+		goto fail;
+	if ((m->layers = calloc((size_t)m->nlayers, sizeof *m->layers)) == NULL ||
+	    (m->inv_freq = malloc((size_t)m->head_dim / 2 * sizeof *m->inv_freq)) == NULL) {
+		qvl_fail(err, "language model: out of memory");
+		goto fail;
+	}
+	qvl_mrope_inv_freq(tc->rope_theta, m->head_dim, m->inv_freq);
+	for (int i = 0; i < m->nlayers; i++) {
+		struct layer *l = &m->layers[i];
+		char lp[96];
+
+		snprintf(lp, sizeof lp, "%slayers.%d.", prefix, i);
+#define MAT(field, nm, r, c) do { snprintf(name, sizeof name, "%s", nm); \
+	if (get_matrix(w, lp, name, r, c, &l->field, err) < 0) goto fail; } while (0)
+#define VEC(field, nm, n) do { snprintf(name, sizeof name, "%s", nm); \
+	if ((l->field = get_vector(w, lp, name, n, err)) == NULL) goto fail; } while (0)
+		MAT(q, "self_attn.q_proj.weight", m->q_dim, m->hidden);
+		MAT(k, "self_attn.k_proj.weight", m->kv_dim, m->hidden);
+		MAT(v, "self_attn.v_proj.weight", m->kv_dim, m->hidden);
+		MAT(o, "self_attn.o_proj.weight", m->hidden, m->q_dim);
+		MAT(gate, "mlp.gate_proj.weight", m->inter, m->hidden);
+		MAT(up, "mlp.up_proj.weight", m->inter, m->hidden);
+		MAT(down, "mlp.down_proj.weight", m->hidden, m->inter);
+		VEC(bq, "self_attn.q_proj.bias", m->q_dim);
+		VEC(bk, "self_attn.k_proj.bias", m->kv_dim);
+		VEC(bv, "self_attn.v_proj.bias", m->kv_dim);
+		VEC(ln_attn, "input_layernorm.weight", m->hidden);
+		VEC(ln_mlp, "post_attention_layernorm.weight", m->hidden);
+#undef MAT
+#undef VEC
+	}
+	return m;
+fail:
+	qvl_llm_free(m);
+	return NULL;
+}
+
+static void
+free_scratch(qvl_llm *m)
+{
+	free(m->xn);
+	free(m->q);
+	free(m->k);
+	free(m->v);
+	free(m->o);
+	free(m->gate);
+	free(m->up);
+	free(m->tmp);
+	free(m->scores);
+	free(m->cosv);
+	free(m->sinv);
+}
+
+void
+qvl_llm_free(qvl_llm *m)
+{
+	if (m == NULL)
+		return;
+	if (m->layers)
+		for (int i = 0; i < m->nlayers; i++) {
+			struct layer *l = &m->layers[i];
+			free(l->bq);
+			free(l->bk);
+			free(l->bv);
+			free(l->ln_attn);
+			free(l->ln_mlp);
+			free(l->kcache);
+			free(l->vcache);
+		}
+	free(m->layers);
+	free(m->norm);
+	free(m->inv_freq);
+	free_scratch(m);
+	free(m);
+}
+
+const qvl_config *
+qvl_llm_config(const qvl_llm *m)
+{
+	return &m->cfg;
+}
+
+static size_t
+matrix_bytes(const qvl_matrix *w)
+{
+	return (size_t)w->rows * (size_t)w->cols * qvl_dtype_size(w->dtype);
+}
+
+size_t
+qvl_llm_token_bytes(const qvl_llm *m)
+{
+	size_t bytes = matrix_bytes(&m->lm_head);
+
+	for (int i = 0; i < m->nlayers; i++) {
+		const struct layer *l = &m->layers[i];
+		bytes += matrix_bytes(&l->q) + matrix_bytes(&l->k) + matrix_bytes(&l->v) +
+		    matrix_bytes(&l->o) + matrix_bytes(&l->gate) + matrix_bytes(&l->up) +
+		    matrix_bytes(&l->down);
+	}
+	return bytes;
+}
+
+int
+qvl_llm_reserve(qvl_llm *m, int64_t ctx, qvl_err *err)
+{
+	int64_t max = m->cfg.text.max_position_embeddings;
+
+	if (ctx <= m->cap)
+		return 0;
+	if (max > 0 && ctx > max)
+		return qvl_fail(err, "language model: %lld tokens exceed the model's context of %lld",
+		    (long long)ctx, (long long)max);
+	/* Grow geometrically so that token-by-token growth stays linear. */
+	int64_t cap = m->cap * 2 > ctx ? m->cap * 2 : ctx;
+	if (max > 0 && cap > max)
+		cap = max;
+	size_t bytes = (size_t)cap * (size_t)m->kv_dim * sizeof(float);
+	for (int i = 0; i < m->nlayers; i++) {
+		struct layer *l = &m->layers[i];
+		float *k = realloc(l->kcache, bytes), *v;
+		if (k == NULL)
+			goto nomem;
+		l->kcache = k;
+		if ((v = realloc(l->vcache, bytes)) == NULL)
+			goto nomem;
+		l->vcache = v;
+	}
+	m->cap = cap;
+	return 0;
+nomem:
+	return qvl_fail(err, "language model: no memory for a KV cache of %lld tokens (%.1f GB)",
+	    (long long)cap, 2.0 * (double)bytes * m->nlayers / 1e9);
+}
+
+void
+qvl_llm_reset(qvl_llm *m)
+{
+	m->cached = 0;
+}
+
+int64_t
+qvl_llm_cached(const qvl_llm *m)
+{
+	return m->cached;
+}
+
+int
+qvl_llm_embed(const qvl_llm *m, const int32_t *ids, int64_t n, float *x, qvl_err *err)
+{
+	for (int64_t i = 0; i < n; i++) {
+		if (ids[i] < 0 || ids[i] >= m->vocab)
+			return qvl_fail(err, "language model: token id %ld outside the vocabulary "
+			    "of %d", (long)ids[i], m->vocab);
+		qvl_to_f32(m->embed->dtype, m->embed->data, (size_t)ids[i] * (size_t)m->hidden,
+		    (size_t)m->hidden, x + i * m->hidden);
+	}
+	return 0;
+}
+
+static int
+grow(float **p, size_t n)
+{
+	float *q;
+
+	free(*p);
+	*p = NULL;
+	if ((q = qvl_alloc(n * sizeof *q)) == NULL)
+		return -1;
+	*p = q;
+	return 0;
+}
+
+/* Scratch for rows tokens against up to keys cached keys. */
+static int
+ensure_scratch(qvl_llm *m, int64_t rows, int64_t keys, qvl_err *err)
+{
+	if (rows > m->scratch_rows) {
+		size_t r = (size_t)rows;
+		if (grow(&m->xn, r * m->hidden) || grow(&m->q, r * m->q_dim) ||
+		    grow(&m->k, r * m->kv_dim) || grow(&m->v, r * m->kv_dim) ||
+		    grow(&m->o, r * m->q_dim) || grow(&m->gate, r * m->inter) ||
+		    grow(&m->up, r * m->inter) || grow(&m->tmp, r * m->hidden) ||
+		    grow(&m->cosv, r * m->head_dim / 2) || grow(&m->sinv, r * m->head_dim / 2)) {
+			m->scratch_rows = 0;
+			m->scratch_keys = 0;
+			return qvl_fail(err, "language model: out of memory for %lld rows",
+			    (long long)rows);
+		}
+		m->scratch_rows = rows;
+		m->scratch_keys = 0;
+	}
+	/* scores: rows x keys for a prompt chunk, heads x keys for one token */
+	int64_t need = (rows > m->heads ? rows : m->heads) * keys;
+	if (need > m->scratch_keys) {
+		int64_t want = need + need / 2;
+		if (grow(&m->scores, (size_t)want)) {
+			m->scratch_keys = 0;
+			return qvl_fail(err, "language model: out of memory for attention scores");
+		}
+		m->scratch_keys = want;
+	}
+	return 0;
+}
+
+static void
+rms_norm(const float *x, const float *weight, int64_t n, int dim, float eps, float *out)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const float *xi = x + i * dim;
+		float *oi = out + i * dim;
+		double ss = 0;
+		for (int j = 0; j < dim; j++)
+			ss += (double)xi[j] * xi[j];
+		float r = 1.0f / sqrtf((float)(ss / dim) + eps);
+		for (int j = 0; j < dim; j++)
+			oi[j] = weight[j] * (xi[j] * r);
+	}
+}
+
+static float
+dot(const float *a, const float *b, int n)
+{
+	float acc[16] = {0}, s = 0;
+	int i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		for (int l = 0; l < 16; l++)
+			acc[l] += a[i + l] * b[i + l];
+	for (; i < n; i++)
+		s += a[i] * b[i];
+	for (int l = 0; l < 16; l++)
+		s += acc[l];
+	return s;
+}
+
+/* In place softmax of x[0..n), then zeros up to x[total). */
+static void
+softmax(float *x, int64_t n, int64_t total)
+{
+	float mx = -INFINITY, sum = 0;
+
+	for (int64_t j = 0; j < n; j++)
+		if (x[j] > mx)
+			mx = x[j];
+	for (int64_t j = 0; j < n; j++) {
+		x[j] = expf(x[j] - mx);
+		sum += x[j];
+	}
+	float inv = 1.0f / sum;
+	for (int64_t j = 0; j < n; j++)
+		x[j] *= inv;
+	for (int64_t j = n; j < total; j++)
+		x[j] = 0;
+}
+
+/* One decoded token: each head against every cached key of its kv group. */
+struct step_attn {
+	qvl_llm *m;
+	const struct layer *l;
+	int64_t nkeys;
+};
+
+static void
+step_attn_task(void *ctx, long h, int thread)
+{
+	struct step_attn *job = ctx;
+	qvl_llm *m = job->m;
+	int hd = m->head_dim, g = (int)h / (m->heads / m->kv_heads);
+	const float *q = m->q + h * hd;
+	float *s = m->scores + h * job->nkeys, *o = m->o + h * hd;
+
+	(void)thread;
+	for (int64_t t = 0; t < job->nkeys; t++)
+		s[t] = dot(q, job->l->kcache + t * m->kv_dim + g * hd, hd) * m->scale;
+	softmax(s, job->nkeys, job->nkeys);
+	memset(o, 0, (size_t)hd * sizeof *o);
+	for (int64_t t = 0; t < job->nkeys; t++) {
+		const float *vt = job->l->vcache + t * m->kv_dim + g * hd;
+		float p = s[t];
+		for (int j = 0; j < hd; j++)
+			o[j] += p * vt[j];
+	}
+}
+
+/* Softmax of the causal rows of one head's prompt-chunk scores. */
+struct chunk_softmax {
+	float *scores;
+	int64_t base, nkeys;
+};
+
+static void
+chunk_softmax_task(void *ctx, long i, int thread)
+{
+	struct chunk_softmax *job = ctx;
+
+	(void)thread;
+	softmax(job->scores + i * job->nkeys, job->base + i + 1, job->nkeys);
+}
+
+/* Attention of the n rows in m->q (already rotated; their k/v already in the cache at
+ * base..base+n) into m->o. */
+static void
+attention(qvl_llm *m, qvl_pool *pool, const struct layer *l, int64_t base, int64_t n)
+{
+	int64_t nkeys = base + n;
+	int hd = m->head_dim, group = m->heads / m->kv_heads;
+
+	if (n == 1) {
+		struct step_attn job = {m, l, nkeys};
+		qvl_pool_run(pool, m->heads, step_attn_task, &job);
+		return;
+	}
+	for (int h = 0; h < m->heads; h++) {
+		int g = h / group;
+		qvl_sgemm_nt(n, nkeys, hd, m->scale, m->q + h * hd, m->q_dim,
+		    l->kcache + g * hd, m->kv_dim, 0.0f, m->scores, nkeys);
+		struct chunk_softmax job = {m->scores, base, nkeys};
+		qvl_pool_run(pool, (long)n, chunk_softmax_task, &job);
+		qvl_sgemm_nn(n, hd, nkeys, 1.0f, m->scores, nkeys, l->vcache + g * hd, m->kv_dim,
+		    0.0f, m->o + h * hd, m->q_dim);
+	}
+}
+
+static float
+silu(float x)
+{
+	return x / (1.0f + expf(-x));
+}
+
+/* The layers over n rows of x starting at cache slot base. */
+static void
+forward_rows(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pt, const int64_t *ph,
+    const int64_t *pw, int64_t n, qvl_llm_hook hook, void *hook_ctx)
+{
+	int64_t base = m->cached;
+	int hd = m->head_dim, half = hd / 2;
+
+	for (int64_t i = 0; i < n; i++)
+		qvl_mrope_cos_sin(m->inv_freq, m->cfg.text.mrope_section, hd, pt[i], ph[i], pw[i],
+		    m->cosv + i * half, m->sinv + i * half);
+	for (int li = 0; li < m->nlayers; li++) {
+		struct layer *l = &m->layers[li];
+
+		rms_norm(x, l->ln_attn, n, m->hidden, m->eps, m->xn);
+		qvl_matmul(pool, &l->q, l->bq, m->xn, n, m->q);
+		qvl_matmul(pool, &l->k, l->bk, m->xn, n, l->kcache + base * m->kv_dim);
+		qvl_matmul(pool, &l->v, l->bv, m->xn, n, l->vcache + base * m->kv_dim);
+		for (int64_t i = 0; i < n; i++) {
+			const float *c = m->cosv + i * half, *s = m->sinv + i * half;
+			for (int h = 0; h < m->heads; h++)
+				qvl_mrope_apply(m->q + i * m->q_dim + h * hd, c, s, hd);
+			for (int h = 0; h < m->kv_heads; h++)
+				qvl_mrope_apply(l->kcache + (base + i) * m->kv_dim + h * hd, c, s,
+				    hd);
+		}
+		attention(m, pool, l, base, n);
+		qvl_matmul(pool, &l->o, NULL, m->o, n, m->tmp);
+		for (int64_t i = 0; i < n * m->hidden; i++)
+			x[i] += m->tmp[i];
+
+		rms_norm(x, l->ln_mlp, n, m->hidden, m->eps, m->xn);
+		qvl_matmul(pool, &l->gate, NULL, m->xn, n, m->gate);
+		qvl_matmul(pool, &l->up, NULL, m->xn, n, m->up);
+		for (int64_t i = 0; i < n * m->inter; i++)
+			m->gate[i] = silu(m->gate[i]) * m->up[i];
+		qvl_matmul(pool, &l->down, NULL, m->gate, n, m->tmp);
+		for (int64_t i = 0; i < n * m->hidden; i++)
+			x[i] += m->tmp[i];
+		if (hook)
+			hook(hook_ctx, li + 1, x, n);
+	}
+	m->cached = base + n;
+}
+
+int
+qvl_llm_forward(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pos, int64_t n,
+    qvl_llm_hook hook, void *hook_ctx, qvl_err *err)
+{
+	if (n <= 0)
+		return 0;
+	if (qvl_llm_reserve(m, m->cached + n, err) < 0)
+		return -1;
+	if (hook)
+		hook(hook_ctx, 0, x, n);
+	/* The hook wants whole layers over all n rows: run them in one pass then. */
+	int64_t chunk = hook ? n : CHUNK_ROWS;
+	for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+		int64_t c = n - r0 < chunk ? n - r0 : chunk;
+		if (ensure_scratch(m, c, m->cached + c, err) < 0)
+			return -1;
+		forward_rows(m, pool, x + r0 * m->hidden, pos + r0, pos + n + r0, pos + 2 * n + r0,
+		    c, hook, hook_ctx);
+	}
+	rms_norm(x, m->norm, n, m->hidden, m->eps, x);
+	return 0;
+}
+
+void
+qvl_llm_logits(qvl_llm *m, qvl_pool *pool, const float *h, int64_t n, float *logits)
+{
+	qvl_matmul(pool, &m->lm_head, NULL, h, n, logits);
+}
