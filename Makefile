@@ -42,27 +42,32 @@ BENCHES  = $(BENCH_SRC:bench/%.c=build/bench/%)
 all: lib/libqvl.a $(PROGS)
 
 lib/libqvl.a: $(LIB_OBJ)
-	rm -f $@
-	ar rcs $@ $(LIB_OBJ)
+	@rm -f $@
+	@echo "  AR      $@"
+	@ar rcs $@ $(LIB_OBJ)
 
-build/%.o: %.c $(wildcard lib/*.h cmd/*.h)
+build/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(QVL_CFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(QVL_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 bin/%: build/cmd/%.o $(COMMON_OBJ) lib/libqvl.a
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -o $@ $< $(COMMON_OBJ) lib/libqvl.a $(LDFLAGS) $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(COMMON_OBJ) lib/libqvl.a $(LDFLAGS) $(LDLIBS)
 
 build/asan/libqvl.a: $(ASAN_LIB_OBJ)
-	rm -f $@
-	ar rcs $@ $(ASAN_LIB_OBJ)
+	@rm -f $@
+	@ar rcs $@ $(ASAN_LIB_OBJ)
 
-build/asan/%.o: %.c $(wildcard lib/*.h tests/*.h)
+build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(QVL_CFLAGS) $(CFLAGS) $(SAN) -c -o $@ $<
+	@echo "  CC asan $<"
+	@$(CC) $(QVL_CFLAGS) $(CFLAGS) $(SAN) -MMD -MP -c -o $@ $<
 
 build/asan/tests/%: build/asan/tests/%.o build/asan/libqvl.a
-	$(CC) $(CFLAGS) $(SAN) -o $@ $< build/asan/libqvl.a $(LDFLAGS) $(LDLIBS)
+	@echo "  LD asan $@"
+	@$(CC) $(CFLAGS) $(SAN) -o $@ $< build/asan/libqvl.a $(LDFLAGS) $(LDLIBS)
 
 build/bench/%: bench/%.c lib/libqvl.a
 	@mkdir -p build/bench
@@ -103,6 +108,8 @@ install: all
 
 clean:
 	rm -rf build bin lib/libqvl.a
+
+-include $(wildcard build/*/*.d build/*/*/*.d build/*/*/*/*.d)
 
 .PHONY: all check check-long bench deps demo install clean
 .SECONDARY:

@@ -176,7 +176,8 @@ entry_cmp(const void *a, const void *b)
 static int
 finish(qvl_weights *w, qvl_err *err)
 {
-	qsort(w->entries, w->nentries, sizeof *w->entries, entry_cmp);
+	if (w->nentries > 1)
+		qsort(w->entries, w->nentries, sizeof *w->entries, entry_cmp);
 	for (size_t i = 1; i < w->nentries; i++)
 		if (strcmp(w->entries[i - 1].name, w->entries[i].name) == 0)
 			return qvl_fail(err, "tensor %s appears in two shards", w->entries[i].name);

@@ -37,7 +37,8 @@ qvl_record_new(qvl_record *rec, const char *name, qvl_dtype dtype, int ndim,
 	memset(rec->t.data, 0, nbytes);
 	rec->t.dtype = dtype;
 	rec->t.ndim = ndim;
-	memcpy(rec->t.shape, shape, (size_t)ndim * sizeof *shape);
+	if (ndim > 0)
+		memcpy(rec->t.shape, shape, (size_t)ndim * sizeof *shape);
 	rec->t.nbytes = nbytes;
 	return 0;
 }

@@ -1,0 +1,58 @@
+#!/bin/bash
+# qvl-dump: listing, stats, values, .npy export, compare pass and fail, bad input.
+. "$(dirname "$0")/lib.sh"
+G=$DATA/golden/tiny
+
+check_grep "lists every tensor of the tiny model" "^0	model.embed_tokens.weight	BF16	\[151936, 64\]" \
+	"$BIN/qvl-dump" "$TINY"
+n=$("$BIN/qvl-dump" "$TINY/model.safetensors" | wc -l)
+check "tiny model has 92 tensors (got $n)" test "$n" -eq 92
+check_grep "stats" "min -1.79226  max 2.1459" "$BIN/qvl-dump" -s --select pixel_values "$G/img_main.safetensors"
+check_grep "values" "44152 44152 85206" "$BIN/qvl-dump" -n 3 --select gen_ids "$G/img_main.safetensors"
+check "golden compares equal to itself" "$BIN/qvl-dump" --compare "$G/img_main.safetensors" "$G/img_main.safetensors"
+
+# A perturbed copy, written as a stream through the npy export and back: numpy reads the .npy
+# files, perturbs one value and writes a qvl stream.
+check "npy export" "$BIN/qvl-dump" --npy "$TMP/npy" --select vis_block3 --select input_ids "$G/img_main.safetensors"
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+	/usr/bin/python3 - "$TMP" <<'PY'
+import json, struct, sys
+import numpy as np
+tmp = sys.argv[1]
+def record(f, name, a):
+    head = json.dumps({"name": name, "dtype": {"float32": "F32", "int64": "I64"}[str(a.dtype)],
+                       "shape": list(a.shape), "meta": {}}).encode()
+    head += b" " * (-len(head) % 8)
+    f.write(b"QVL1" + struct.pack("<I", len(head)) + head + a.tobytes())
+v = np.load(tmp + "/npy/vis_block3.npy")
+ids = np.load(tmp + "/npy/input_ids.npy")
+assert v.dtype == np.float32 and v.shape == (468, 64) and ids.shape == (142,), (v.shape, ids.shape)
+with open(tmp + "/same.qvl", "wb") as f:
+    record(f, "vis_block3", v)
+    record(f, "input_ids", ids)
+w = v.copy(); w[3, 5] += 0.01 * np.abs(v).max()
+with open(tmp + "/perturbed.qvl", "wb") as f:
+    record(f, "vis_block3", w)
+PY
+	check "numpy reads the .npy files and writes a stream" test -s "$TMP/perturbed.qvl"
+	check "stream equal to the golden passes" "$BIN/qvl-dump" --compare "$G/img_main.safetensors" "$TMP/same.qvl"
+	check_fails "perturbed stream fails" 1 "$BIN/qvl-dump" --compare "$G/img_main.safetensors" "$TMP/perturbed.qvl"
+	check_grep "failure names the tensor and where" "vis_block3.*at 197.*FAIL" \
+		"$BIN/qvl-dump" --compare "$G/img_main.safetensors" "$TMP/perturbed.qvl"
+	check "a looser tolerance passes" "$BIN/qvl-dump" --compare "$G/img_main.safetensors" --rtol 0.02 "$TMP/perturbed.qvl"
+	check "--map compares under another name" "$BIN/qvl-dump" --compare "$G/img_main.safetensors" \
+		--map vis_block3=vis_block3 --select vis_block3 --rtol 0.02 "$TMP/perturbed.qvl"
+	check_fails "shape mismatch fails" 1 "$BIN/qvl-dump" --compare "$G/img_main.safetensors" \
+		--map vis_block3=vis_block2 --map input_ids=gen_ids "$TMP/same.qvl"
+	check "stream from stdin" sh -c "\"$BIN/qvl-dump\" < \"$TMP/same.qvl\" | grep -q 'input_ids	I64	\[142\]'"
+	head -c 100 "$TMP/same.qvl" > "$TMP/cut.qvl"
+	check_grep "stream cut mid-record" "record 0.*cut short" "$BIN/qvl-dump" "$TMP/cut.qvl"
+	check_fails "stream cut mid-record exits 1" 1 "$BIN/qvl-dump" "$TMP/cut.qvl"
+fi
+check_fails "selected name missing fails" 1 "$BIN/qvl-dump" --compare "$G/img_main.safetensors" --select nope "$G/img_main.safetensors"
+echo "not a tensor file" > "$TMP/text.txt"
+check_fails "text file is bad input" 1 "$BIN/qvl-dump" "$TMP/text.txt"
+check_fails "missing file is bad input" 1 "$BIN/qvl-dump" "$TMP/missing"
+check_fails "bad option is usage" 2 "$BIN/qvl-dump" --bogus
+check_fails "bad number is usage" 2 "$BIN/qvl-dump" -n x "$G/img_main.safetensors"
+finish
