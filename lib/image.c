@@ -3,7 +3,8 @@
  * The reference opens an image with Pillow and calls to_rgb: RGBA is pasted on white with
  * alpha as the mask, every other mode goes through Image.convert("RGB").  That fixes a few
  * surprising rules this file follows on purpose:
- *   - PNG gray+alpha, palette+tRNS, gray/RGB+tRNS: the transparency is dropped, not composited;
+ *   - PNG 8-bit gray+alpha, palette+tRNS, gray/RGB+tRNS: the transparency is dropped, not
+ *     composited (Pillow's modes LA, P, L, RGB); 16-bit gray+alpha opens as RGBA: composited;
  *   - 16-bit RGB(A) and gray+alpha keep the high byte of each sample, but 16-bit gray is
  *     Pillow's mode "I", whose conversion to RGB clips the 16-bit value to 255;
  *   - no gamma, no colour profile, no EXIF orientation;
@@ -165,9 +166,13 @@ png_row_to_rgb(const uint8_t *row, uint8_t *out, int w, int ctype, int bits,
 		}
 		break;
 	case PNG_COLOR_TYPE_GRAY_ALPHA:
+		/* Pillow opens 8-bit LA as "LA" (convert drops alpha) but 16-bit LA as "RGBA",
+		 * which to_rgb composites on white. */
 		for (x = 0; x < w; x++) {
 			uint8_t v = bits == 16 ? row[4 * x] : row[2 * x];
 
+			if (bits == 16)
+				v = div255(255 * (255 - row[4 * x + 2]) + v * row[4 * x + 2]);
 			out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = v;
 		}
 		break;
@@ -497,8 +502,14 @@ qvl_image_decode(const void *buf, size_t len, const char *name, const qvl_image_
 	memset(img, 0, sizeof *img);
 	if (len == 0)
 		return qvl_fail(err, "%s: empty file", name);
-	if (is_png(p, len))
+	if (is_png(p, len)) {
+		/* libpng reads every chunk before the pixels in png_read_info; check IHDR's size
+		 * first so an absurd header fails on the limit, not on what follows it. */
+		if (len >= 24 && memcmp(p + 12, "IHDR", 4) == 0 &&
+		    check_size(name, rd32(p + 16, 1), rd32(p + 20, 1), lim, err) < 0)
+			return -1;
 		return png_decode(p, len, name, lim, img, err);
+	}
 	if (is_jpeg(p, len))
 		return jpeg_decode(p, len, name, lim, img, err);
 	return qvl_fail(err, "%s: not a PNG or JPEG image", name);
