@@ -1,0 +1,154 @@
+/* qvl-merge: vit_hidden records in, image_embeds records (the patch merger's output, the rows
+ * that replace the image pad tokens) out. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/config.h"
+#include "../lib/merger.h"
+#include "../lib/pool.h"
+#include "../lib/safetensors.h"
+#include "../lib/stream.h"
+#include "util.h"
+
+static void
+usage(FILE *f, int status)
+{
+	fprintf(f, "usage: %s [-m MODEL] [--threads N] [FILE]\n"
+	    "  reads vit_hidden records from FILE or stdin and writes image_embeds records\n"
+	    "  [patches / 4, text hidden] on stdout; other records pass through\n"
+	    "  -m MODEL      checkpoint directory (default $QVL_MODEL)\n"
+	    "  --threads N   worker threads (default: all CPUs)\n", progname);
+	exit(status);
+}
+
+static void
+write_or_die(const qvl_record *rec)
+{
+	qvl_err err;
+
+	if (qvl_write_record(stdout, rec, &err) < 0) {
+		if (errno == EPIPE)
+			exit(0);
+		die_err(EXIT_BADINPUT, &err);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "threads", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *model_opt = NULL, *path, *dir, *sname;
+	int threads = 0, ch, rc;
+	qvl_config cfg;
+	qvl_weights *w;
+	qvl_merger *merger;
+	qvl_pool *pool;
+	qvl_reader *reader;
+	qvl_record rec;
+	qvl_err err;
+	FILE *in;
+
+	cmd_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "hm:t:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(stdout, 0);
+			break;
+		case 'm':
+			model_opt = optarg;
+			break;
+		case 't':
+			threads = (int)cmd_parse_long("--threads", optarg, 1, 1024);
+			break;
+		default:
+			usage(stderr, EXIT_USAGE);
+		}
+	}
+	if (argc - optind > 1)
+		usage(stderr, EXIT_USAGE);
+	path = optind < argc ? argv[optind] : NULL;
+	sname = in_name(path);
+	dir = cmd_model_dir(model_opt);
+
+	if (qvl_config_load(dir, &cfg, &err) < 0)
+		die_err(EXIT_BADINPUT, &err);
+	if (!cfg.has_vision)
+		die(EXIT_BADINPUT, "%s: config.json has no vision_config", dir);
+	if ((w = qvl_weights_open(dir, &err)) == NULL)
+		die_err(EXIT_BADINPUT, &err);
+	if ((merger = qvl_merger_new(w, &cfg.vision, &err)) == NULL) {
+		qvl_err_prefix(&err, "%s", dir);
+		die_err(EXIT_BADINPUT, &err);
+	}
+	if ((pool = qvl_pool_new(threads, &err)) == NULL)
+		die_err(EXIT_BADINPUT, &err);
+
+	in = in_open(path);
+	if ((reader = qvl_reader_new(in, sname)) == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+	while ((rc = qvl_reader_next(reader, &rec, &err)) == 1) {
+		long index = qvl_reader_index(reader) - 1;
+		int unit = qvl_merger_unit(merger);
+		qvl_record out;
+		int64_t grid[3], shape[2];
+
+		if (strcmp(rec.name, "vit_hidden") != 0) {
+			write_or_die(&rec);
+			qvl_record_free(&rec);
+			continue;
+		}
+		if (rec.t.dtype != QVL_F32 || rec.t.ndim != 2 ||
+		    rec.t.shape[1] != cfg.vision.hidden_size)
+			die(EXIT_BADINPUT, "%s: record %ld (vit_hidden): want F32 [N, %d] for this "
+			    "model, got %d-D %s with %lld columns", sname, index,
+			    cfg.vision.hidden_size, rec.t.ndim, qvl_dtype_name(rec.t.dtype),
+			    rec.t.ndim == 2 ? (long long)rec.t.shape[1] : 0LL);
+		if (rec.t.shape[0] % unit != 0)
+			die(EXIT_BADINPUT, "%s: record %ld (vit_hidden): %lld rows is not a multiple "
+			    "of %d patches per merge unit", sname, index, (long long)rec.t.shape[0],
+			    unit);
+		/* The grid is optional here, but when present it must describe these rows. */
+		if (json_object_get(rec.meta, "grid_thw") != NULL) {
+			if (qvl_meta_get_ints(rec.meta, "grid_thw", grid, 3, &err) < 0) {
+				qvl_err_prefix(&err, "%s: record %ld (vit_hidden)", sname, index);
+				die_err(EXIT_BADINPUT, &err);
+			}
+			if (grid[0] < 1 || grid[1] < 1 || grid[2] < 1 ||
+			    grid[0] * grid[1] * grid[2] != rec.t.shape[0])
+				die(EXIT_BADINPUT, "%s: record %ld (vit_hidden): grid_thw [%lld, %lld, "
+				    "%lld] does not match %lld rows", sname, index,
+				    (long long)grid[0], (long long)grid[1], (long long)grid[2],
+				    (long long)rec.t.shape[0]);
+		}
+		shape[0] = rec.t.shape[0] / unit;
+		shape[1] = cfg.vision.out_hidden_size;
+		if (qvl_record_new(&out, "image_embeds", QVL_F32, 2, shape, rec.meta, &err) < 0 ||
+		    qvl_merger_forward(merger, pool, rec.t.data, rec.t.shape[0], out.t.data, NULL,
+		    &err) < 0) {
+			qvl_err_prefix(&err, "%s: record %ld (vit_hidden)", sname, index);
+			die_err(EXIT_BADINPUT, &err);
+		}
+		write_or_die(&out);
+		cmd_flush_stdout();
+		qvl_record_free(&out);
+		qvl_record_free(&rec);
+	}
+	if (rc < 0)
+		die_err(EXIT_BADINPUT, &err);
+	cmd_flush_stdout();
+	qvl_reader_free(reader);
+	if (in != stdin)
+		fclose(in);
+	qvl_pool_free(pool);
+	qvl_merger_free(merger);
+	qvl_weights_close(w);
+	return 0;
+}
