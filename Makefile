@@ -5,6 +5,9 @@
 # cmd/*.c are shared by all programs), tests/test_*.c are unit tests (built with
 # AddressSanitizer and UBSan), tests/*.sh are tests of the programs.
 
+# Build in parallel on every core unless told otherwise.
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+
 CC      ?= cc
 PREFIX  ?= /usr/local
 ARCH    ?= -march=native
@@ -31,6 +34,7 @@ CMD_COMMON = $(filter-out $(CMD_SRC),$(sort $(wildcard cmd/*.c)))
 TEST_SRC = $(sort $(wildcard tests/test_*.c))
 TEST_SH  = $(sort $(wildcard tests/*.sh))
 BENCH_SRC = $(sort $(wildcard bench/*.c))
+FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 LIB_OBJ  = $(LIB_SRC:%.c=build/%.o)
 COMMON_OBJ = $(CMD_COMMON:%.c=build/%.o)
@@ -38,6 +42,8 @@ PROGS    = $(CMD_SRC:cmd/%.c=bin/%)
 ASAN_LIB_OBJ = $(LIB_SRC:%.c=build/asan/%.o)
 TESTS    = $(TEST_SRC:tests/%.c=build/asan/tests/%)
 BENCHES  = $(BENCH_SRC:bench/%.c=build/bench/%)
+REPLAYS  = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=build/asan/fuzz/replay_%)
+FUZZERS  = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=build/fuzz/fuzz_%)
 
 all: lib/libqvl.a $(PROGS)
 
@@ -69,16 +75,29 @@ build/asan/tests/%: build/asan/tests/%.o build/asan/libqvl.a
 	@echo "  LD asan $@"
 	@$(CC) $(CFLAGS) $(SAN) -o $@ $< build/asan/libqvl.a $(LDFLAGS) $(LDLIBS)
 
+# Fuzz targets: `make check` replays their corpora (tests/fuzz/NAME/) under the sanitizers;
+# `make fuzz` builds the libFuzzer binaries (clang) for build/fuzz/fuzz_NAME tests/fuzz/NAME.
+build/asan/fuzz/replay_%: build/asan/tests/fuzz/fuzz_%.o build/asan/tests/fuzz/replay.o build/asan/libqvl.a
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@clang $(QVL_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+fuzz: $(FUZZERS)
+
 build/bench/%: bench/%.c lib/libqvl.a
 	@mkdir -p build/bench
 	$(CC) $(QVL_CFLAGS) $(CFLAGS) -o $@ $< lib/libqvl.a $(LDFLAGS) $(LDLIBS)
 
 # The unit tests run under the sanitizers; the shell tests drive the programs in bin/.
-check: all $(TESTS)
+check: all $(TESTS) $(REPLAYS)
 	@tests/run $(TESTS) $(TEST_SH)
 
 # Slow tests (3B-shaped models, long fuzz replays) live here, out of CI's 15 minutes.
-check-long: all $(TESTS)
+check-long: all $(TESTS) $(REPLAYS)
 	@QVL_LONG=1 tests/run $(TESTS) $(TEST_SH) $(sort $(wildcard tests/long/*.sh))
 
 bench: all $(BENCHES)
@@ -86,7 +105,7 @@ bench: all $(BENCHES)
 
 # Installs the Debian packages the build and tests need (as root), or prints the command.
 DEB_PKGS = build-essential pkg-config libpng-dev libjpeg62-turbo-dev libopenblas-dev \
-	libjansson-dev libutf8proc-dev libdnnl-dev python3-numpy python3-pil poppler-utils
+	libjansson-dev libutf8proc-dev libdnnl-dev clang libclang-rt-14-dev python3-numpy python3-pil poppler-utils
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "deps: all installed"; \
@@ -111,5 +130,5 @@ clean:
 
 -include $(wildcard build/*/*.d build/*/*/*.d build/*/*/*/*.d)
 
-.PHONY: all check check-long bench deps demo install clean
+.PHONY: all check check-long bench deps demo install clean fuzz
 .SECONDARY:
