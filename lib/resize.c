@@ -28,14 +28,25 @@ int
 qvl_smart_resize(int64_t height, int64_t width, int factor, int64_t min_pixels,
     int64_t max_pixels, int64_t *out_h, int64_t *out_w, qvl_err *err)
 {
+	return qvl_smart_resize_d(height, width, factor, (double)min_pixels, (double)max_pixels,
+	    out_h, out_w, err);
+}
+
+int
+qvl_smart_resize_d(int64_t height, int64_t width, int factor, double min_pixels,
+    double max_pixels, int64_t *out_h, int64_t *out_w, qvl_err *err)
+{
 	int64_t hb, wb, lo, hi;
 	double beta;
 
 	if (height <= 0 || width <= 0)
 		return qvl_fail(err, "smart_resize: image has a zero side (%lldx%lld)",
 		    (long long)width, (long long)height);
-	if (factor <= 0)
-		return qvl_fail(err, "smart_resize: bad factor %d", factor);
+	if (factor <= 0 || !(max_pixels > 0) || !(min_pixels >= 0))
+		return qvl_fail(err, "smart_resize: bad factor or pixel limits");
+	if (height > (INT64_C(1) << 31) || width > (INT64_C(1) << 31))
+		return qvl_fail(err, "smart_resize: %lldx%lld is too large", (long long)width,
+		    (long long)height);
 	lo = height < width ? height : width;
 	hi = height < width ? width : height;
 	/* max/min > 200 in doubles, as Python compares it */
@@ -48,20 +59,20 @@ qvl_smart_resize(int64_t height, int64_t width, int factor, int64_t min_pixels,
 		hb = factor;
 	if (wb < factor)
 		wb = factor;
-	if ((double)hb * wb > (double)max_pixels) {
-		beta = sqrt((double)(height * width) / (double)max_pixels);
+	if ((double)hb * wb > max_pixels) {
+		beta = sqrt((double)(height * width) / max_pixels);
 		hb = (int64_t)floor((double)height / beta / factor) * factor;
 		wb = (int64_t)floor((double)width / beta / factor) * factor;
-	} else if ((double)hb * wb < (double)min_pixels) {
-		beta = sqrt((double)min_pixels / (double)(height * width));
+	} else if ((double)hb * wb < min_pixels) {
+		beta = sqrt(min_pixels / (double)(height * width));
 		hb = (int64_t)ceil((double)height * beta / factor) * factor;
 		wb = (int64_t)ceil((double)width * beta / factor) * factor;
 	}
 	/* The reference's max_pixels branch does not clamp: extreme shapes give a 0 side. */
 	if (hb <= 0 || wb <= 0)
-		return qvl_fail(err, "image of %lldx%lld resizes to a zero side (%lldx%lld) under "
-		    "max_pixels %lld", (long long)width, (long long)height, (long long)wb,
-		    (long long)hb, (long long)max_pixels);
+		return qvl_fail(err, "%lldx%lld resizes to a zero side (%lldx%lld) under "
+		    "max_pixels %.0f", (long long)width, (long long)height, (long long)wb,
+		    (long long)hb, max_pixels);
 	*out_h = hb;
 	*out_w = wb;
 	return 0;

@@ -12,6 +12,10 @@
 int qvl_smart_resize(int64_t height, int64_t width, int factor, int64_t min_pixels,
     int64_t max_pixels, int64_t *out_h, int64_t *out_w, qvl_err *err);
 
+/* The same with real-valued limits, as qwen-vl-utils computes them for video. */
+int qvl_smart_resize_d(int64_t height, int64_t width, int factor, double min_pixels,
+    double max_pixels, int64_t *out_h, int64_t *out_w, qvl_err *err);
+
 /* Pillow Image.resize((w, h), BICUBIC) on 8-bit RGB, bit for bit. */
 int qvl_resize_bicubic(const qvl_image *src, int w, int h, qvl_image *dst, qvl_err *err);
 
