@@ -1,0 +1,274 @@
+/* boxes_html.c: boxes in QwenVL HTML, the document-parsing output of Qwen2.5-VL. */
+#include "boxes_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * QwenVL HTML: <tag ... data-bbox="x1 y1 x2 y2" ...>text</tag>.  The label is the element's
+ * text (nested tags dropped, entities decoded, white space collapsed); an element without
+ * text (an image) is named by its alt or class attribute, or its tag.
+ */
+
+static const char *const void_tags[] = {
+	"img", "br", "hr", "input", "meta", "link", "area", "col", "source", "wbr", NULL
+};
+
+static const char *const spaced_tags[] = {
+	"br", "p", "div", "td", "th", "tr", "li", "table", "h1", "h2", "h3", "h4", "h5", "h6",
+	"hr", "ul", "ol", "section", "header", "footer", NULL
+};
+
+static int
+in_list(const char *const *list, const char *name, size_t n)
+{
+	int i;
+
+	for (i = 0; list[i] != NULL; i++)
+		if (name_eq(list[i], strlen(list[i]), name, n))
+			return 1;
+	return 0;
+}
+
+/* Decodes the entity at s[*i] == '&' when it is one, advancing *i. */
+static int
+html_entity(const char *s, size_t len, size_t *i, sbuf *b)
+{
+	static const struct { const char *name; uint32_t cp; } named[] = {
+		{ "amp", '&' }, { "lt", '<' }, { "gt", '>' }, { "quot", '"' }, { "apos", '\'' },
+		{ "nbsp", ' ' }, { "ndash", 0x2013 }, { "mdash", 0x2014 }, { "hellip", 0x2026 },
+		{ "copy", 0xa9 }, { "reg", 0xae }, { "deg", 0xb0 }, { "times", 0xd7 },
+	};
+	size_t j = *i + 1, k, end;
+	uint32_t cp = 0;
+
+	for (end = j; end < len && end - j < 12 && s[end] != ';'; end++)
+		;
+	if (end >= len || s[end] != ';' || end == j)
+		return 0;
+	if (s[j] == '#') {
+		int hex = j + 1 < end && lower((unsigned char)s[j + 1]) == 'x';
+
+		for (k = j + 1 + (size_t)hex; k < end; k++) {
+			int c = lower((unsigned char)s[k]);
+
+			if (is_digit(c))
+				cp = cp * (hex ? 16 : 10) + (uint32_t)(c - '0');
+			else if (hex && c >= 'a' && c <= 'f')
+				cp = cp * 16 + (uint32_t)(c - 'a' + 10);
+			else
+				return 0;
+			if (cp > 0x10ffff)
+				return 0;
+		}
+		if (k == j + 1 + (size_t)hex)
+			return 0;
+		qvl_bx_sb_put_utf8(b, cp);
+		*i = end + 1;
+		return 1;
+	}
+	for (k = 0; k < sizeof named / sizeof named[0]; k++) {
+		if (name_eq(named[k].name, strlen(named[k].name), s + j, end - j) &&
+		    memcmp(named[k].name, s + j, end - j) == 0) {
+			qvl_bx_sb_put_utf8(b, named[k].cp);
+			*i = end + 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The text of s[0..len): tags dropped (block tags leave a space), entities decoded,
+ * white space collapsed. */
+static char *
+html_text(const char *s, size_t len)
+{
+	sbuf b = { 0 };
+	size_t i = 0, j;
+	char *raw, *text;
+
+	while (i < len) {
+		if (s[i] == '<') {
+			for (j = i + 1; j < len && s[j] != '>'; j++)
+				;
+			size_t ns = i + 1 + (i + 1 < len && s[i + 1] == '/');
+			size_t ne = ns;
+
+			while (ne < len && is_name_char((unsigned char)s[ne]))
+				ne++;
+			if (in_list(spaced_tags, s + ns, ne - ns))
+				qvl_bx_sb_putc(&b, ' ');
+			i = j < len ? j + 1 : len;
+			continue;
+		}
+		if (s[i] == '&' && html_entity(s, len, &i, &b))
+			continue;
+		qvl_bx_sb_putc(&b, s[i++]);
+	}
+	if ((raw = qvl_bx_sb_take(&b)) == NULL)
+		return NULL;
+	text = qvl_bx_collapse_space(raw, strlen(raw));
+	free(raw);
+	return text;
+}
+
+/* The value of attribute `name` in the start tag s[0..len), decoded; NULL when absent. */
+static char *
+html_attr(const char *s, size_t len, const char *name)
+{
+	size_t nl = strlen(name), i, j, vs;
+	char q;
+
+	for (i = 1; i + nl < len; i++) {
+		if (!is_space((unsigned char)s[i - 1]) || !name_eq(s + i, nl, name, nl))
+			continue;
+		j = i + nl;
+		while (j < len && is_space((unsigned char)s[j]))
+			j++;
+		if (j >= len || s[j] != '=')
+			continue;
+		j++;
+		while (j < len && is_space((unsigned char)s[j]))
+			j++;
+		if (j >= len)
+			return NULL;
+		q = s[j];
+		if (q == '"' || q == '\'') {
+			vs = ++j;
+			while (j < len && s[j] != q)
+				j++;
+		} else {
+			vs = j;
+			while (j < len && !is_space((unsigned char)s[j]) && s[j] != '>')
+				j++;
+		}
+		return html_text(s + vs, j - vs);
+	}
+	return NULL;
+}
+
+/* End of the element whose content starts at `from`: the offset of its closing tag
+ * </name>, counting nested elements of the same name; len when it is not closed. */
+static size_t
+html_element_end(const char *s, size_t from, size_t len, const char *name, size_t nl)
+{
+	size_t i = from, depth = 1;
+	const char *p;
+
+	while (i < len && (p = memchr(s + i, '<', len - i)) != NULL) {
+		size_t at = (size_t)(p - s), ns = at + 1;
+		int closing = ns < len && s[ns] == '/';
+
+		ns += (size_t)closing;
+		if (ns + nl <= len && name_eq(s + ns, nl, name, nl) &&
+		    (ns + nl == len || !is_name_char((unsigned char)s[ns + nl]))) {
+			if (!closing)
+				depth++;
+			else if (--depth == 0)
+				return at;
+		}
+		i = at + 1;
+	}
+	return len;
+}
+
+int
+qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
+{
+	const char *p;
+	size_t from = 0, at, tag, name_s, name_e, j, start_end, content_end;
+	double nums[8];
+	char q, *label, *alt;
+	int n;
+
+	while ((p = find(s, from, len, "data-bbox")) != NULL) {
+		at = (size_t)(p - s);
+		from = at + 9;
+		/* Inside a start tag: the nearest of '<' and '>' before it is '<'. */
+		for (tag = at; tag > 0 && s[tag - 1] != '<' && s[tag - 1] != '>'; tag--)
+			;
+		if (tag == 0 || s[tag - 1] != '<')
+			continue;
+		tag--;
+		name_s = tag + 1;
+		for (name_e = name_s; name_e < at && is_name_char((unsigned char)s[name_e]); name_e++)
+			;
+		j = from;
+		while (j < len && is_space((unsigned char)s[j]))
+			j++;
+		if (j >= len || s[j] != '=')
+			continue;
+		j++;
+		while (j < len && is_space((unsigned char)s[j]))
+			j++;
+		if (j >= len)
+			break;
+		q = s[j];
+		if (q == '"' || q == '\'') {
+			size_t vs = ++j;
+
+			while (j < len && s[j] != q)
+				j++;
+			if (j >= len)
+				break;	/* cut short inside the value */
+			n = qvl_bx_read_numbers(s + vs, j - vs, nums, 8);
+			j++;
+		} else {
+			size_t vs = j;
+
+			while (j < len && !is_space((unsigned char)s[j]) && s[j] != '>')
+				j++;
+			n = qvl_bx_read_numbers(s + vs, j - vs, nums, 8);
+		}
+		if (n != 4) {
+			l->malformed++;
+			continue;
+		}
+		/* End of the start tag, quotes respected. */
+		for (q = 0; j < len; j++) {
+			if (q != 0) {
+				if (s[j] == q)
+					q = 0;
+			} else if (s[j] == '"' || s[j] == '\'') {
+				q = s[j];
+			} else if (s[j] == '>') {
+				break;
+			}
+		}
+		start_end = j < len ? j + 1 : len;
+		label = NULL;
+		if (start_end < len && !(j > 0 && s[j - 1] == '/') &&
+		    !in_list(void_tags, s + name_s, name_e - name_s)) {
+			content_end = html_element_end(s, start_end, len, s + name_s,
+			    name_e - name_s);
+			if (content_end == len) {
+				/* Not closed (cut short): its text runs to the next tag. */
+				const char *lt = memchr(s + start_end, '<', len - start_end);
+
+				content_end = lt ? (size_t)(lt - s) : len;
+			}
+			if ((label = html_text(s + start_end, content_end - start_end)) == NULL)
+				return qvl_fail(err, "boxes: out of memory");
+		}
+		if (label == NULL || label[0] == '\0') {
+			alt = html_attr(s + tag, start_end - tag, "alt");
+			if (alt == NULL || alt[0] == '\0') {
+				free(alt);
+				alt = html_attr(s + tag, start_end - tag, "class");
+			}
+			if (alt != NULL && alt[0] != '\0') {
+				free(label);
+				label = alt;
+			} else {
+				free(alt);
+				free(label);
+				label = strndup(s + name_s, name_e - name_s);
+			}
+		}
+		if (qvl_bx_push_box(l, QVL_BOX_BBOX, QVL_FMT_HTML, QVL_COORDS_ABS, label, nums, 4, tag,
+		    err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
