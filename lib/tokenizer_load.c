@@ -1,0 +1,870 @@
+/* tokenizer_load.c: reads tokenizer.json into the tables of tokenizer_impl.h.
+ *
+ * The file is 7 MB, almost all of it the vocabulary (151,643 entries) and the merges (151,387).
+ * jansson needs about 250 ms to build a tree of that, so this file scans the JSON itself: the
+ * vocabulary and the merges go straight into hash tables, and only the small sections
+ * (added_tokens, normalizer, pre_tokenizer, the model's options) are handed to jansson. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tokenizer_impl.h"
+
+/* The Qwen2 split regex: the only pre-tokenizer pretok.c implements. */
+static const char qwen2_regex[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+#define MAX_IDS (1 << 24) /* far above any real vocabulary; bounds what an id may allocate */
+
+uint32_t
+qvl_byte_char(unsigned char b)
+{
+	if ((b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || b >= 0xae)
+		return b;
+	if (b <= 0x20)
+		return 256 + b;
+	if (b >= 0x7f && b <= 0xa0)
+		return 256 + 33 + (b - 0x7f);
+	return 256 + 67; /* 0xad */
+}
+
+int
+qvl_char_byte(uint32_t cp)
+{
+	if (cp < 256)
+		return qvl_byte_char((unsigned char)cp) == cp ? (int)cp : -1;
+	if (cp < 256 + 33)
+		return (int)(cp - 256);
+	if (cp < 256 + 67)
+		return (int)(cp - 256 - 33 + 0x7f);
+	if (cp == 256 + 67)
+		return 0xad;
+	return -1;
+}
+
+uint64_t
+qvl_tok_hash(const unsigned char *s, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+
+	while (n >= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
+		s += 8;
+		n -= 8;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 32;
+	return h;
+}
+
+int32_t
+qvl_tok_lookup(const qvl_tokenizer *tok, const unsigned char *s, size_t n)
+{
+	size_t i;
+	uint32_t id;
+
+	for (i = qvl_tok_hash(s, n) & tok->slot_mask; tok->slots[i] != 0;
+	    i = (i + 1) & tok->slot_mask) {
+		id = tok->slots[i] - 1;
+		if (tok->raw_len[id] == n && memcmp(tok->raw + tok->raw_off[id], s, n) == 0)
+			return (int32_t)id;
+	}
+	return -1;
+}
+
+/* A growable byte buffer. */
+typedef struct buf {
+	char *p;
+	size_t n, cap;
+} buf;
+
+static int
+buf_reserve(buf *b, size_t more, qvl_err *err)
+{
+	size_t cap;
+	char *p;
+
+	if (b->n + more <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < b->n + more)
+		cap *= 2;
+	if ((p = realloc(b->p, cap)) == NULL)
+		return qvl_fail(err, "out of memory");
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* The scanner: p walks [start, end) of the mapped file. */
+typedef struct scan {
+	const char *p, *start, *end;
+	qvl_err *err;
+} scan;
+
+static int
+scan_fail(scan *s, const char *what)
+{
+	return qvl_fail(s->err, "%s at byte %zu", what, (size_t)(s->p - s->start));
+}
+
+static void
+skip_ws(scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+		s->p++;
+}
+
+static int
+expect(scan *s, char c)
+{
+	skip_ws(s);
+	if (s->p >= s->end || *s->p != c) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "expected '%c'", c);
+		return scan_fail(s, what);
+	}
+	s->p++;
+	return 0;
+}
+
+/* Skips a string whose opening quote is at s->p. */
+static int
+skip_string(scan *s)
+{
+	for (s->p++; s->p < s->end; s->p++) {
+		if (*s->p == '\\')
+			s->p++;
+		else if (*s->p == '"') {
+			s->p++;
+			return 0;
+		}
+	}
+	return scan_fail(s, "unterminated string");
+}
+
+static int
+skip_value(scan *s)
+{
+	int depth = 0;
+
+	skip_ws(s);
+	do {
+		if (s->p >= s->end)
+			return scan_fail(s, "unexpected end of file");
+		switch (*s->p) {
+		case '"':
+			if (skip_string(s) < 0)
+				return -1;
+			continue;
+		case '{': case '[':
+			depth++;
+			break;
+		case '}': case ']':
+			if (--depth < 0)
+				return scan_fail(s, "unbalanced bracket");
+			break;
+		default:
+			if (depth == 0) {
+				/* a number or literal: up to the next delimiter */
+				while (s->p < s->end && !strchr(",}] \t\r\n", *s->p))
+					s->p++;
+				return 0;
+			}
+		}
+		s->p++;
+	} while (depth > 0);
+	return 0;
+}
+
+static int
+hex4(const char *p, unsigned *v)
+{
+	unsigned x = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		x <<= 4;
+		if (p[i] >= '0' && p[i] <= '9')
+			x |= (unsigned)(p[i] - '0');
+		else if ((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f')
+			x |= (unsigned)((p[i] | 0x20) - 'a' + 10);
+		else
+			return -1;
+	}
+	*v = x;
+	return 0;
+}
+
+static size_t
+put_utf8(char *o, uint32_t cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xc0 | cp >> 6);
+		o[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xe0 | cp >> 12);
+		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		o[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	o[0] = (char)(0xf0 | cp >> 18);
+	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	o[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Reads a JSON string into out (replacing its contents; not NUL-terminated). */
+static int
+read_string(scan *s, buf *out)
+{
+	unsigned cp, lo;
+	const char *q;
+
+	skip_ws(s);
+	if (s->p >= s->end || *s->p != '"')
+		return scan_fail(s, "expected a string");
+	out->n = 0;
+	for (s->p++;;) {
+		for (q = s->p; q < s->end && *q != '"' && *q != '\\'; q++)
+			;
+		if (buf_reserve(out, (size_t)(q - s->p) + 8, s->err) < 0)
+			return -1;
+		memcpy(out->p + out->n, s->p, (size_t)(q - s->p));
+		out->n += (size_t)(q - s->p);
+		s->p = q;
+		if (q >= s->end)
+			return scan_fail(s, "unterminated string");
+		if (*q == '"') {
+			s->p++;
+			return 0;
+		}
+		if (q + 1 >= s->end)
+			return scan_fail(s, "unterminated string");
+		s->p = q + 2;
+		switch (q[1]) {
+		case '"': out->p[out->n++] = '"'; break;
+		case '\\': out->p[out->n++] = '\\'; break;
+		case '/': out->p[out->n++] = '/'; break;
+		case 'b': out->p[out->n++] = '\b'; break;
+		case 'f': out->p[out->n++] = '\f'; break;
+		case 'n': out->p[out->n++] = '\n'; break;
+		case 'r': out->p[out->n++] = '\r'; break;
+		case 't': out->p[out->n++] = '\t'; break;
+		case 'u':
+			if (s->end - s->p < 4 || hex4(s->p, &cp) < 0)
+				return scan_fail(s, "bad \\u escape");
+			s->p += 4;
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' ||
+				    hex4(s->p + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+					return scan_fail(s, "unpaired surrogate");
+				s->p += 6;
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			} else if (cp >= 0xdc00 && cp <= 0xdfff)
+				return scan_fail(s, "unpaired surrogate");
+			out->n += put_utf8(out->p + out->n, cp);
+			break;
+		default:
+			return scan_fail(s, "bad escape");
+		}
+	}
+}
+
+static int
+read_int(scan *s, long *v)
+{
+	char *e;
+
+	skip_ws(s);
+	errno = 0;
+	*v = strtol(s->p, &e, 10);
+	if (e == s->p || errno != 0 || e > s->end)
+		return scan_fail(s, "expected an integer");
+	s->p = e;
+	return 0;
+}
+
+/* After a value inside an object or array: 1 if another follows (a comma), 0 at the close. */
+static int
+next_item(scan *s, char close)
+{
+	skip_ws(s);
+	if (s->p < s->end && *s->p == ',') {
+		s->p++;
+		return 1;
+	}
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		return 0;
+	}
+	return scan_fail(s, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
+/* An empty object or array: consumes the close and returns 1. */
+static int
+empty(scan *s, char close)
+{
+	skip_ws(s);
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		return 1;
+	}
+	return 0;
+}
+
+/* A value as a jansson tree (for the small sections). */
+static json_t *
+load_span(scan *s)
+{
+	const char *start;
+	json_error_t jerr;
+	json_t *j;
+
+	skip_ws(s);
+	start = s->p;
+	if (skip_value(s) < 0)
+		return NULL;
+	j = json_loadb(start, (size_t)(s->p - start), JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (j == NULL)
+		qvl_fail(s->err, "%s at byte %zu", jerr.text, (size_t)(start - s->start));
+	return j;
+}
+
+/* Undoes the byte-level mapping of a token string; a string with a character outside the
+ * alphabet stands for its own UTF-8 bytes, as the reference's ByteLevel decoder has it. */
+size_t
+qvl_tok_byte_level_decode(const unsigned char *s, size_t n, unsigned char *out)
+{
+	size_t i = 0, o = 0, next;
+	uint32_t cp;
+	int b;
+
+	while (i < n) {
+		if (s[i] < 0x80) {
+			cp = s[i];
+			next = i + 1;
+		} else if ((s[i] & 0xe0) == 0xc0 && i + 1 < n) {
+			cp = (uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f);
+			next = i + 2;
+		} else
+			goto verbatim;
+		if ((b = qvl_char_byte(cp)) < 0)
+			goto verbatim;
+		out[o++] = (unsigned char)b;
+		i = next;
+	}
+	return o;
+verbatim:
+	memcpy(out, s, n);
+	return n;
+}
+
+/* Vocabulary entries as read, before the id tables exist. */
+typedef struct entry {
+	uint32_t id, raw_off, raw_len, str_off;
+} entry;
+
+typedef struct loader {
+	scan s;
+	buf raw, str, tmp;
+	entry *ents;
+	size_t nents, cap_ents;
+	uint32_t max_id;
+	const char *merges_at; /* where the merges array starts, read after the vocabulary */
+} loader;
+
+static int
+add_entry(loader *L, long id, const char *s, size_t n)
+{
+	entry *e;
+
+	if (id < 0 || id >= MAX_IDS)
+		return qvl_fail(L->s.err, "token id %ld out of range", id);
+	if (L->nents == L->cap_ents) {
+		size_t cap = L->cap_ents ? 2 * L->cap_ents : 1024;
+
+		if ((e = realloc(L->ents, cap * sizeof(*e))) == NULL)
+			return qvl_fail(L->s.err, "out of memory");
+		L->ents = e;
+		L->cap_ents = cap;
+	}
+	if (buf_reserve(&L->raw, n, L->s.err) < 0 || buf_reserve(&L->str, n + 1, L->s.err) < 0)
+		return -1;
+	e = &L->ents[L->nents++];
+	e->id = (uint32_t)id;
+	e->str_off = (uint32_t)L->str.n;
+	memcpy(L->str.p + L->str.n, s, n);
+	L->str.p[L->str.n + n] = '\0';
+	L->str.n += n + 1;
+	e->raw_off = (uint32_t)L->raw.n;
+	e->raw_len = (uint32_t)qvl_tok_byte_level_decode((const unsigned char *)s, n,
+	    (unsigned char *)L->raw.p + L->raw.n);
+	L->raw.n += e->raw_len;
+	if (e->id > L->max_id)
+		L->max_id = e->id;
+	return 0;
+}
+
+static int
+read_vocab(loader *L)
+{
+	scan *s = &L->s;
+	long id;
+	int more;
+
+	if (expect(s, '{') < 0)
+		return -1;
+	if (empty(s, '}'))
+		return 0;
+	do {
+		if (read_string(s, &L->tmp) < 0 || expect(s, ':') < 0 || read_int(s, &id) < 0)
+			return -1;
+		if (add_entry(L, id, L->tmp.p, L->tmp.n) < 0)
+			return -1;
+	} while ((more = next_item(s, '}')) == 1);
+	return more;
+}
+
+/* Builds the id tables and the vocabulary hash from the entries read so far. */
+static int
+build_tables(qvl_tokenizer *tok, loader *L, size_t nvocab, qvl_err *err)
+{
+	size_t i, cap, h;
+	entry *e;
+
+	tok->nids = (size_t)L->max_id + 1;
+	tok->raw_off = calloc(tok->nids, sizeof(uint32_t));
+	tok->raw_len = calloc(tok->nids, sizeof(uint32_t));
+	tok->str_off = calloc(tok->nids, sizeof(uint32_t));
+	tok->flags = calloc(tok->nids, 1);
+	for (cap = 16; cap < 2 * nvocab + 16; cap *= 2)
+		;
+	tok->slots = calloc(cap, sizeof(uint32_t));
+	tok->slot_mask = cap - 1;
+	if (tok->raw_off == NULL || tok->raw_len == NULL || tok->str_off == NULL ||
+	    tok->flags == NULL || tok->slots == NULL)
+		return qvl_fail(err, "out of memory");
+	tok->raw = (unsigned char *)L->raw.p;
+	tok->str = L->str.p;
+	L->raw.p = L->str.p = NULL;
+	for (i = 0; i < L->nents; i++) {
+		e = &L->ents[i];
+		tok->raw_off[e->id] = e->raw_off;
+		tok->raw_len[e->id] = e->raw_len;
+		tok->str_off[e->id] = e->str_off;
+		if (i < nvocab) {
+			tok->flags[e->id] |= TOK_VOCAB;
+			if (qvl_tok_lookup(tok, tok->raw + e->raw_off, e->raw_len) >= 0)
+				continue; /* a duplicate string keeps its first id */
+			h = qvl_tok_hash(tok->raw + e->raw_off, e->raw_len) & tok->slot_mask;
+			while (tok->slots[h] != 0)
+				h = (h + 1) & tok->slot_mask;
+			tok->slots[h] = e->id + 1;
+		} else
+			tok->flags[e->id] = TOK_ADDED; /* an added token shadows a vocab id */
+		if (e->raw_len > tok->max_raw_len)
+			tok->max_raw_len = e->raw_len;
+	}
+	for (i = 0; i < 256; i++) {
+		unsigned char b = (unsigned char)i;
+
+		if ((tok->byte_id[i] = qvl_tok_lookup(tok, &b, 1)) < 0)
+			return qvl_fail(err, "vocabulary: no token for byte 0x%02zx", i);
+	}
+	return 0;
+}
+
+/* A merge's two sides as raw bytes: "left right" or ["left", "right"]. */
+static int
+read_merge(loader *L, buf *left, buf *right)
+{
+	scan *s = &L->s;
+	unsigned char *sp;
+	size_t n;
+
+	skip_ws(s);
+	if (s->p < s->end && *s->p == '[') {
+		s->p++;
+		if (read_string(s, &L->tmp) < 0)
+			return -1;
+		if (buf_reserve(left, L->tmp.n, s->err) < 0)
+			return -1;
+		left->n = qvl_tok_byte_level_decode((unsigned char *)L->tmp.p, L->tmp.n,
+		    (unsigned char *)left->p);
+		if (expect(s, ',') < 0 || read_string(s, &L->tmp) < 0 || expect(s, ']') < 0)
+			return -1;
+		if (buf_reserve(right, L->tmp.n, s->err) < 0)
+			return -1;
+		right->n = qvl_tok_byte_level_decode((unsigned char *)L->tmp.p, L->tmp.n,
+		    (unsigned char *)right->p);
+		return 0;
+	}
+	if (read_string(s, &L->tmp) < 0)
+		return -1;
+	sp = memchr(L->tmp.p, ' ', L->tmp.n);
+	if (sp == NULL || memchr(sp + 1, ' ', L->tmp.n - (size_t)(sp - (unsigned char *)L->tmp.p) - 1))
+		return scan_fail(s, "merge is not two tokens separated by a space");
+	n = (size_t)(sp - (unsigned char *)L->tmp.p);
+	if (buf_reserve(left, n, s->err) < 0 || buf_reserve(right, L->tmp.n, s->err) < 0)
+		return -1;
+	left->n = qvl_tok_byte_level_decode((unsigned char *)L->tmp.p, n, (unsigned char *)left->p);
+	right->n = qvl_tok_byte_level_decode(sp + 1, L->tmp.n - n - 1, (unsigned char *)right->p);
+	return 0;
+}
+
+static int
+read_merges(qvl_tokenizer *tok, loader *L)
+{
+	scan *s = &L->s;
+	buf left = { 0 }, right = { 0 };
+	const char *p;
+	size_t count = 0;
+	int32_t a, b, merged;
+	int more = 0;
+
+	/* Count first, so the table is sized once. */
+	s->p = L->merges_at;
+	if (expect(s, '[') < 0)
+		return -1;
+	p = s->p;
+	if (!empty(s, ']')) {
+		do {
+			if (skip_value(s) < 0)
+				return -1;
+			count++;
+		} while ((more = next_item(s, ']')) == 1);
+		if (more < 0)
+			return -1;
+	}
+	if (qvl_bpe_init(&tok->bpe, count, s->err) < 0)
+		return -1;
+	s->p = p;
+	for (count = 0; !empty(s, ']') && more >= 0; count++) {
+		if (read_merge(L, &left, &right) < 0)
+			goto fail;
+		if (buf_reserve(&left, right.n, s->err) < 0)
+			goto fail;
+		a = qvl_tok_lookup(tok, (unsigned char *)left.p, left.n);
+		b = qvl_tok_lookup(tok, (unsigned char *)right.p, right.n);
+		memcpy(left.p + left.n, right.p, right.n);
+		merged = qvl_tok_lookup(tok, (unsigned char *)left.p, left.n + right.n);
+		if (a < 0 || b < 0 || merged < 0) {
+			qvl_fail(s->err, "merge %zu: token not in the vocabulary", count);
+			goto fail;
+		}
+		qvl_bpe_add(&tok->bpe, a, b, (int32_t)count, merged);
+		if ((more = next_item(s, ']')) <= 0)
+			break;
+	}
+	free(left.p);
+	free(right.p);
+	return more < 0 ? -1 : 0;
+fail:
+	free(left.p);
+	free(right.p);
+	return -1;
+}
+
+static int
+check_pre_tokenizer(json_t *pre, qvl_err *err)
+{
+	json_t *list, *item;
+	const char *type, *regex;
+	size_t i;
+	int splits = 0;
+
+	if (pre == NULL || !json_is_object(pre))
+		return qvl_fail(err, "pre_tokenizer: missing (only Qwen2's is supported)");
+	type = json_string_value(json_object_get(pre, "type"));
+	list = type && strcmp(type, "Sequence") == 0 ? json_object_get(pre, "pretokenizers") : NULL;
+	for (i = 0; list ? i < json_array_size(list) : i < 1; i++) {
+		item = list ? json_array_get(list, i) : pre;
+		type = json_string_value(json_object_get(item, "type"));
+		if (type && strcmp(type, "Split") == 0) {
+			regex = json_string_value(json_object_get(json_object_get(item, "pattern"),
+			    "Regex"));
+			if (regex == NULL || strcmp(regex, qwen2_regex) != 0 ||
+			    json_is_true(json_object_get(item, "invert")) ||
+			    !json_is_string(json_object_get(item, "behavior")) ||
+			    strcmp(json_string_value(json_object_get(item, "behavior")),
+			    "Isolated") != 0)
+				return qvl_fail(err, "pre_tokenizer: only the Qwen2 split is supported");
+			splits++;
+		} else if (type && strcmp(type, "ByteLevel") == 0) {
+			if (json_is_true(json_object_get(item, "use_regex")) ||
+			    json_is_true(json_object_get(item, "add_prefix_space")))
+				return qvl_fail(err, "pre_tokenizer: ByteLevel with use_regex or "
+				    "add_prefix_space is not supported");
+		} else
+			return qvl_fail(err, "pre_tokenizer: %s is not supported",
+			    type ? type : "(no type)");
+	}
+	if (splits != 1)
+		return qvl_fail(err, "pre_tokenizer: only the Qwen2 split is supported");
+	return 0;
+}
+
+static int
+check_model_option(const char *key, json_t *v, qvl_tokenizer *tok, qvl_err *err)
+{
+	if (strcmp(key, "type") == 0) {
+		if (!json_is_string(v) || strcmp(json_string_value(v), "BPE") != 0)
+			return qvl_fail(err, "model: only BPE is supported");
+	} else if (strcmp(key, "dropout") == 0 || strcmp(key, "unk_token") == 0) {
+		if (!json_is_null(v) && !(json_is_number(v) && json_number_value(v) == 0))
+			return qvl_fail(err, "model: %s is not supported", key);
+	} else if (strcmp(key, "continuing_subword_prefix") == 0 ||
+	    strcmp(key, "end_of_word_suffix") == 0) {
+		if (!json_is_null(v) && !(json_is_string(v) && json_string_length(v) == 0))
+			return qvl_fail(err, "model: %s is not supported", key);
+	} else if (strcmp(key, "byte_fallback") == 0 || strcmp(key, "fuse_unk") == 0) {
+		if (json_is_true(v))
+			return qvl_fail(err, "model: %s is not supported", key);
+	} else if (strcmp(key, "ignore_merges") == 0)
+		tok->ignore_merges = json_is_true(v);
+	return 0;
+}
+
+static int
+read_model(qvl_tokenizer *tok, loader *L)
+{
+	scan *s = &L->s;
+	char key[64];
+	json_t *v;
+	int more, r;
+
+	if (expect(s, '{') < 0)
+		return -1;
+	if (empty(s, '}'))
+		return qvl_fail(s->err, "model: no vocabulary");
+	do {
+		if (read_string(s, &L->tmp) < 0 || expect(s, ':') < 0)
+			return -1;
+		snprintf(key, sizeof(key), "%.*s", (int)L->tmp.n, L->tmp.p);
+		if (strcmp(key, "vocab") == 0) {
+			if (read_vocab(L) < 0)
+				return qvl_err_prefix(s->err, "model.vocab");
+		} else if (strcmp(key, "merges") == 0) {
+			skip_ws(s);
+			L->merges_at = s->p;
+			if (skip_value(s) < 0)
+				return -1;
+		} else {
+			if ((v = load_span(s)) == NULL)
+				return -1;
+			r = check_model_option(key, v, tok, s->err);
+			json_decref(v);
+			if (r < 0)
+				return -1;
+		}
+	} while ((more = next_item(s, '}')) == 1);
+	return more;
+}
+
+static int
+by_length_desc(const void *a, const void *b)
+{
+	const qvl_added_token *x = a, *y = b;
+
+	return x->len < y->len ? 1 : x->len > y->len ? -1 : 0;
+}
+
+static int
+read_added(qvl_tokenizer *tok, loader *L, json_t *added, qvl_err *err)
+{
+	json_t *item;
+	const char *content;
+	size_t i, n = json_array_size(added);
+	json_int_t id;
+
+	if (added != NULL && !json_is_array(added))
+		return qvl_fail(err, "added_tokens: not an array");
+	if (n == 0)
+		return 0;
+	if ((tok->added = calloc(n, sizeof(*tok->added))) == NULL)
+		return qvl_fail(err, "out of memory");
+	json_array_foreach(added, i, item) {
+		content = json_string_value(json_object_get(item, "content"));
+		id = json_integer_value(json_object_get(item, "id"));
+		if (content == NULL || json_string_length(json_object_get(item, "content")) == 0 ||
+		    !json_is_integer(json_object_get(item, "id")))
+			return qvl_fail(err, "added_tokens[%zu]: no content or id", i);
+		if (json_is_true(json_object_get(item, "lstrip")) ||
+		    json_is_true(json_object_get(item, "rstrip")) ||
+		    json_is_true(json_object_get(item, "single_word")))
+			return qvl_fail(err, "added_tokens[%zu]: lstrip, rstrip and single_word are "
+			    "not supported", i);
+		if (add_entry(L, (long)id, content, strlen(content)) < 0)
+			return qvl_err_prefix(err, "added_tokens[%zu]", i);
+		tok->added[i].len = json_string_length(json_object_get(item, "content"));
+		if ((tok->added[i].content = strdup(content)) == NULL)
+			return qvl_fail(err, "out of memory");
+		tok->added[i].id = (int32_t)id;
+		tok->added[i].special = json_is_true(json_object_get(item, "special"));
+		tok->added_first[(unsigned char)content[0]] = 1;
+		tok->nadded++;
+	}
+	qsort(tok->added, (size_t)tok->nadded, sizeof(*tok->added), by_length_desc);
+	return 0;
+}
+
+static int
+read_file(qvl_tokenizer *tok, const char *data, size_t size, qvl_err *err)
+{
+	loader L = { .s = { data, data, data + size, err } };
+	json_t *added = NULL, *pre = NULL, *norm = NULL, **keep;
+	const char *type;
+	size_t nvocab;
+	int i, more, r = -1;
+
+	if (expect(&L.s, '{') < 0)
+		goto out;
+	if (empty(&L.s, '}')) {
+		qvl_fail(err, "no model");
+		goto out;
+	}
+	do {
+		if (read_string(&L.s, &L.tmp) < 0 || expect(&L.s, ':') < 0)
+			goto out;
+		keep = NULL;
+		if (L.tmp.n == 12 && memcmp(L.tmp.p, "added_tokens", 12) == 0)
+			keep = &added;
+		else if (L.tmp.n == 13 && memcmp(L.tmp.p, "pre_tokenizer", 13) == 0)
+			keep = &pre;
+		else if (L.tmp.n == 10 && memcmp(L.tmp.p, "normalizer", 10) == 0)
+			keep = &norm;
+		if (L.tmp.n == 5 && memcmp(L.tmp.p, "model", 5) == 0) {
+			if (read_model(tok, &L) < 0)
+				goto out;
+		} else if (keep != NULL) {
+			json_decref(*keep);
+			if ((*keep = load_span(&L.s)) == NULL)
+				goto out;
+		} else if (skip_value(&L.s) < 0)
+			goto out;
+	} while ((more = next_item(&L.s, '}')) == 1);
+	if (more < 0)
+		goto out;
+	if (L.nents == 0 || L.merges_at == NULL) {
+		qvl_fail(err, "model: no vocabulary or no merges");
+		goto out;
+	}
+	if (check_pre_tokenizer(pre, err) < 0)
+		goto out;
+	type = json_string_value(json_object_get(norm, "type"));
+	if (norm != NULL && !json_is_null(norm) && (type == NULL || strcmp(type, "NFC") != 0)) {
+		qvl_fail(err, "normalizer: only NFC is supported");
+		goto out;
+	}
+	tok->nfc = type != NULL;
+	nvocab = L.nents;
+	if (read_added(tok, &L, added, err) < 0 || build_tables(tok, &L, nvocab, err) < 0)
+		goto out;
+	for (i = 0; i < tok->nadded; i++)
+		if (tok->added[i].special)
+			tok->flags[tok->added[i].id] |= TOK_SPECIAL;
+	r = read_merges(tok, &L);
+out:
+	json_decref(added);
+	json_decref(pre);
+	json_decref(norm);
+	free(L.raw.p);
+	free(L.str.p);
+	free(L.tmp.p);
+	free(L.ents);
+	return r;
+}
+
+qvl_tokenizer *
+qvl_tokenizer_load_file(const char *path, qvl_err *err)
+{
+	qvl_tokenizer *tok;
+	struct stat st;
+	void *map;
+	int fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		qvl_fail_errno(err, "%s", path);
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+		if (st.st_size <= 0)
+			qvl_fail(err, "%s: empty file", path);
+		else
+			qvl_fail_errno(err, "%s", path);
+		close(fd);
+		return NULL;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED) {
+		qvl_fail_errno(err, "%s: mmap", path);
+		return NULL;
+	}
+	if ((tok = calloc(1, sizeof(*tok))) == NULL) {
+		munmap(map, (size_t)st.st_size);
+		qvl_fail(err, "out of memory");
+		return NULL;
+	}
+	r = read_file(tok, map, (size_t)st.st_size, err);
+	munmap(map, (size_t)st.st_size);
+	if (r < 0) {
+		qvl_err_prefix(err, "%s", path);
+		qvl_tokenizer_free(tok);
+		return NULL;
+	}
+	return tok;
+}
+
+qvl_tokenizer *
+qvl_tokenizer_load(const char *model_dir, qvl_err *err)
+{
+	char path[4096];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/tokenizer.json", model_dir) >= sizeof(path)) {
+		qvl_fail(err, "%s: path too long", model_dir);
+		return NULL;
+	}
+	return qvl_tokenizer_load_file(path, err);
+}
+
+void
+qvl_tokenizer_free(qvl_tokenizer *tok)
+{
+	int i;
+
+	if (tok == NULL)
+		return;
+	free(tok->raw_off);
+	free(tok->raw_len);
+	free(tok->str_off);
+	free(tok->raw);
+	free(tok->str);
+	free(tok->flags);
+	free(tok->slots);
+	for (i = 0; i < tok->nadded; i++)
+		free(tok->added[i].content);
+	free(tok->added);
+	qvl_bpe_free(&tok->bpe);
+	free(tok);
+}
