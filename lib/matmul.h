@@ -14,12 +14,20 @@
 #include "pool.h"
 #include "tensor.h"
 
+/* Storage kinds (dtype):
+ *   QVL_BF16, QVL_F16, QVL_F32  rows * cols elements, row-major;
+ *   QVL_I8  = q8: int8 q [rows, cols]; scales F16 [rows, nblocks]; w = d * q;
+ *   QVL_U8  = q4: bytes [rows, nblocks * 16], block b of row r at r * nblocks * 16 + b * 16:
+ *             byte j holds element 32b + j in its low nibble, 32b + 16 + j in its high one
+ *             (the last block padded); scales and mins F16 [rows, nblocks]; w = d * q + m.
+ * nblocks = ceil(cols / block), block = 32 (quant.h makes these from checkpoints). */
 typedef struct qvl_matrix {
-	qvl_dtype dtype;       /* storage of data: QVL_BF16, QVL_F16, QVL_F32 (or quantized) */
+	qvl_dtype dtype;       /* storage of data (above) */
 	int64_t rows, cols;
-	const void *data;      /* rows * cols elements, row-major */
-	const void *scales;    /* quantized kinds only */
-	int block;             /* quantized kinds only: elements per scale */
+	const void *data;
+	const void *scales;    /* quantized kinds only: F16 [rows, nblocks] */
+	int block;             /* quantized kinds only: elements per scale (32) */
+	const void *mins;      /* q4 only: F16 [rows, nblocks] */
 } qvl_matrix;
 
 /* A view of a 2-D checkpoint tensor as a matrix; error if not 2-D or not a float dtype. */

@@ -1,0 +1,283 @@
+/* kernels_avx512.c: AVX-512 kernels (F, BW, VL, DQ + FMA + F16C), compiled with target
+ * attributes so the library still runs on CPUs without them (qvl_kernels_for picks).
+ *
+ * rows: each output row keeps one float32 accumulator vector per input row; weights are
+ * widened in registers (BF16 by a shift into the high half: exact), multiplied in float32.
+ * Rows go four at a time so each load of x serves four rows, and x goes four rows at a time
+ * so a block of W is read from memory once for up to QVL_KERN_MAXN inputs (the second pass
+ * finds it in L1/L2).  A row's arithmetic is the same in every grouping. */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "tensor.h"
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline)) T512
+
+#define RB 4 /* rows per group */
+#define NB 4 /* inputs per pass */
+
+INLINE __m512
+widen_bf16(__m256i h)
+{
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+INLINE __m512
+load_w(qvl_dtype dt, const void *row, int64_t c)
+{
+	if (dt == QVL_BF16)
+		return widen_bf16(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + c)));
+	if (dt == QVL_F16)
+		return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + c)));
+	return _mm512_loadu_ps((const float *)row + c);
+}
+
+INLINE __m512
+load_w_mask(qvl_dtype dt, const void *row, int64_t c, __mmask16 m)
+{
+	if (dt == QVL_BF16)
+		return widen_bf16(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + c));
+	if (dt == QVL_F16)
+		return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + c));
+	return _mm512_maskz_loadu_ps(m, (const float *)row + c);
+}
+
+INLINE void
+rows_float(qvl_dtype dt, const char *w, int64_t ldw, int R, int64_t cols, const float *x,
+    int64_t ldx, int N, float *y, int64_t ldy)
+{
+	__m512 acc[RB][NB], xv[NB];
+	int64_t c = 0;
+
+	for (int r = 0; r < R; r++)
+		for (int i = 0; i < N; i++)
+			acc[r][i] = _mm512_setzero_ps();
+	for (; c + 16 <= cols; c += 16) {
+		for (int i = 0; i < N; i++)
+			xv[i] = _mm512_loadu_ps(x + i * ldx + c);
+		for (int r = 0; r < R; r++) {
+			__m512 wv = load_w(dt, w + r * ldw, c);
+			for (int i = 0; i < N; i++)
+				acc[r][i] = _mm512_fmadd_ps(wv, xv[i], acc[r][i]);
+		}
+	}
+	if (c < cols) {
+		__mmask16 m = (__mmask16)((1u << (cols - c)) - 1);
+		for (int i = 0; i < N; i++)
+			xv[i] = _mm512_maskz_loadu_ps(m, x + i * ldx + c);
+		for (int r = 0; r < R; r++) {
+			__m512 wv = load_w_mask(dt, w + r * ldw, c, m);
+			for (int i = 0; i < N; i++)
+				acc[r][i] = _mm512_fmadd_ps(wv, xv[i], acc[r][i]);
+		}
+	}
+	for (int r = 0; r < R; r++)
+		for (int i = 0; i < N; i++)
+			y[i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
+}
+
+INLINE __m512
+q8_half(const int8_t *p, __mmask16 m)
+{
+	return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
+}
+
+/* w: the group's first row, ldw bytes apart; sc: its first row's scales, nb apart. */
+INLINE void
+rows_q8(const int8_t *w, const uint16_t *sc, int64_t nb, int R, int64_t cols, const float *x,
+    int64_t ldx, int N, float *y, int64_t ldy)
+{
+	__m512 acc[RB][NB], x0[NB], x1[NB];
+
+	for (int r = 0; r < R; r++)
+		for (int i = 0; i < N; i++)
+			acc[r][i] = _mm512_setzero_ps();
+	for (int64_t c = 0, b = 0; c < cols; c += QVL_QBLOCK, b++) {
+		int64_t len = cols - c;
+		__mmask16 m0 = len >= 16 ? 0xffff : (__mmask16)((1u << len) - 1);
+		__mmask16 m1 = len >= 32 ? 0xffff : len > 16 ? (__mmask16)((1u << (len - 16)) - 1) : 0;
+		for (int i = 0; i < N; i++) {
+			x0[i] = _mm512_maskz_loadu_ps(m0, x + i * ldx + c);
+			x1[i] = _mm512_maskz_loadu_ps(m1, x + i * ldx + c + 16);
+		}
+		for (int r = 0; r < R; r++) {
+			const int8_t *p = w + r * cols + c;
+			__m512 w0 = q8_half(p, m0), w1 = q8_half(p + 16, m1);
+			__m512 d = _mm512_set1_ps(_cvtsh_ss(sc[r * nb + b]));
+			for (int i = 0; i < N; i++) {
+				__m512 part = _mm512_mul_ps(w0, x0[i]);
+				part = _mm512_fmadd_ps(w1, x1[i], part);
+				acc[r][i] = _mm512_fmadd_ps(part, d, acc[r][i]);
+			}
+		}
+	}
+	for (int r = 0; r < R; r++)
+		for (int i = 0; i < N; i++)
+			y[i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
+}
+
+INLINE void
+rows_q4(const uint8_t *w, int64_t ldw, const uint16_t *sc, const uint16_t *mn, int64_t nb,
+    int R, int64_t cols, const float *x, int64_t ldx, const float *xsum, int N, float *y,
+    int64_t ldy)
+{
+	__m512 acc[RB][NB], x0[NB], x1[NB];
+	float macc[RB][NB];
+	const __m512i low = _mm512_set1_epi32(15);
+
+	for (int r = 0; r < R; r++)
+		for (int i = 0; i < N; i++) {
+			acc[r][i] = _mm512_setzero_ps();
+			macc[r][i] = 0;
+		}
+	for (int64_t c = 0, b = 0; c < cols; c += QVL_QBLOCK, b++) {
+		int64_t len = cols - c;
+		__mmask16 m0 = len >= 16 ? 0xffff : (__mmask16)((1u << len) - 1);
+		__mmask16 m1 = len >= 32 ? 0xffff : len > 16 ? (__mmask16)((1u << (len - 16)) - 1) : 0;
+		for (int i = 0; i < N; i++) {
+			x0[i] = _mm512_maskz_loadu_ps(m0, x + i * ldx + c);
+			x1[i] = _mm512_maskz_loadu_ps(m1, x + i * ldx + c + 16);
+		}
+		for (int r = 0; r < R; r++) {
+			__m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(
+			    (const __m128i *)(w + r * ldw + b * (QVL_QBLOCK / 2))));
+			__m512 w0 = _mm512_cvtepi32_ps(_mm512_and_si512(v, low));
+			__m512 w1 = _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4));
+			__m512 d = _mm512_set1_ps(_cvtsh_ss(sc[r * nb + b]));
+			float m = _cvtsh_ss(mn[r * nb + b]);
+			for (int i = 0; i < N; i++) {
+				__m512 part = _mm512_mul_ps(w0, x0[i]);
+				part = _mm512_fmadd_ps(w1, x1[i], part);
+				acc[r][i] = _mm512_fmadd_ps(part, d, acc[r][i]);
+				macc[r][i] += m * xsum[i * nb + b];
+			}
+		}
+	}
+	for (int r = 0; r < R; r++)
+		for (int i = 0; i < N; i++)
+			y[i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]) + macc[r][i];
+}
+
+/* One group of R rows starting at r for N inputs; the switches make R and N constants so
+ * the accumulators live in registers. */
+INLINE void
+group(const qvl_matrix *w, int64_t r, int R, const float *x, int64_t ldx, const float *xsum,
+    int N, float *y, int64_t ldy)
+{
+	int64_t cols = w->cols, nb = qvl_qblocks(cols);
+
+	switch (w->dtype) {
+	case QVL_I8:
+		rows_q8((const int8_t *)w->data + r * cols, (const uint16_t *)w->scales + r * nb,
+		    nb, R, cols, x, ldx, N, y + r, ldy);
+		break;
+	case QVL_U8:
+		rows_q4((const uint8_t *)w->data + r * qvl_q4_row_bytes(cols),
+		    qvl_q4_row_bytes(cols), (const uint16_t *)w->scales + r * nb,
+		    (const uint16_t *)w->mins + r * nb, nb, R, cols, x, ldx, xsum, N, y + r, ldy);
+		break;
+	case QVL_BF16:
+		rows_float(QVL_BF16, (const char *)w->data + r * cols * 2, cols * 2, R, cols, x,
+		    ldx, N, y + r, ldy);
+		break;
+	case QVL_F16:
+		rows_float(QVL_F16, (const char *)w->data + r * cols * 2, cols * 2, R, cols, x,
+		    ldx, N, y + r, ldy);
+		break;
+	default:
+		rows_float(QVL_F32, (const char *)w->data + r * cols * 4, cols * 4, R, cols, x,
+		    ldx, N, y + r, ldy);
+	}
+}
+
+#define GROUP_N(R)                                                                         \
+	static T512 void group_##R(const qvl_matrix *w, int64_t r, const float *x,          \
+	    int64_t ldx, const float *xsum, int N, float *y, int64_t ldy)                  \
+	{                                                                                  \
+		switch (N) {                                                               \
+		case 1: group(w, r, R, x, ldx, xsum, 1, y, ldy); break;                    \
+		case 2: group(w, r, R, x, ldx, xsum, 2, y, ldy); break;                    \
+		case 3: group(w, r, R, x, ldx, xsum, 3, y, ldy); break;                    \
+		default: group(w, r, R, x, ldx, xsum, 4, y, ldy); break;                   \
+		}                                                                          \
+	}
+GROUP_N(1)
+GROUP_N(4)
+
+static T512 void
+avx512_rows(const qvl_matrix *w, int64_t r0, int64_t r1, const float *x, int64_t ldx, int n,
+    const float *xsum, float *y, int64_t ldy)
+{
+	int64_t nb = qvl_qblocks(w->cols);
+	int64_t r = r0;
+
+	for (; r + RB <= r1; r += RB)
+		for (int i = 0; i < n; i += NB)
+			group_4(w, r, x + i * ldx, ldx, xsum ? xsum + i * nb : NULL,
+			    n - i < NB ? n - i : NB, y + i * ldy, ldy);
+	for (; r < r1; r++)
+		for (int i = 0; i < n; i += NB)
+			group_1(w, r, x + i * ldx, ldx, xsum ? xsum + i * nb : NULL,
+			    n - i < NB ? n - i : NB, y + i * ldy, ldy);
+}
+
+static T512 void
+avx512_widen(const qvl_matrix *w, int64_t r0, int64_t nr, float *dst)
+{
+	int64_t cols = w->cols, nb = qvl_qblocks(cols);
+
+	if (w->dtype == QVL_F32) {
+		memcpy(dst, (const float *)w->data + r0 * cols, (size_t)(nr * cols) * sizeof *dst);
+		return;
+	}
+	if (w->dtype == QVL_BF16 || w->dtype == QVL_F16) {
+		/* Rows are contiguous: one run over nr * cols elements. */
+		const uint16_t *s = (const uint16_t *)w->data + r0 * cols;
+		int64_t total = nr * cols, c = 0;
+		if (w->dtype == QVL_BF16) {
+			for (; c + 32 <= total; c += 32) {
+				_mm512_storeu_ps(dst + c, load_w(QVL_BF16, s, c));
+				_mm512_storeu_ps(dst + c + 16, load_w(QVL_BF16, s, c + 16));
+			}
+			for (; c < total; c += 16) {
+				__mmask16 m = total - c >= 16 ? 0xffff : (__mmask16)((1u << (total - c)) - 1);
+				_mm512_mask_storeu_ps(dst + c, m, load_w_mask(QVL_BF16, s, c, m));
+			}
+		} else {
+			for (; c < total; c += 16) {
+				__mmask16 m = total - c >= 16 ? 0xffff : (__mmask16)((1u << (total - c)) - 1);
+				_mm512_mask_storeu_ps(dst + c, m, load_w_mask(QVL_F16, s, c, m));
+			}
+		}
+		return;
+	}
+	for (int64_t r = r0; r < r0 + nr; r++, dst += cols) {
+		const uint16_t *sc = (const uint16_t *)w->scales + r * nb;
+		const uint16_t *mn = w->dtype == QVL_U8 ? (const uint16_t *)w->mins + r * nb : NULL;
+		for (int64_t c = 0, b = 0; c < cols; c += QVL_QBLOCK, b++) {
+			int64_t len = cols - c;
+			__mmask16 m0 = len >= 16 ? 0xffff : (__mmask16)((1u << len) - 1);
+			__mmask16 m1 = len >= 32 ? 0xffff : len > 16 ? (__mmask16)((1u << (len - 16)) - 1) : 0;
+			__m512 d = _mm512_set1_ps(_cvtsh_ss(sc[b])), w0, w1;
+			if (w->dtype == QVL_I8) {
+				const int8_t *p = (const int8_t *)w->data + r * cols + c;
+				w0 = _mm512_mul_ps(q8_half(p, m0), d);
+				w1 = _mm512_mul_ps(q8_half(p + 16, m1), d);
+			} else {
+				__m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)
+				    ((const uint8_t *)w->data + r * qvl_q4_row_bytes(cols) + b * 16)));
+				__m512 m = _mm512_set1_ps(_cvtsh_ss(mn[b]));
+				w0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v,
+				    _mm512_set1_epi32(15))), d, m);
+				w1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)), d, m);
+			}
+			_mm512_mask_storeu_ps(dst + c, m0, w0);
+			_mm512_mask_storeu_ps(dst + c + 16, m1, w1);
+		}
+	}
+}
+
+const qvl_kernels qvl_kernels_avx512 = {avx512_rows, avx512_widen};

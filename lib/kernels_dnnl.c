@@ -1,0 +1,164 @@
+/* kernels_dnnl.c: the bf16 precision's products through oneDNN's matmul primitive.
+ *
+ * The weights are used in place (the checkpoint's [rows, cols] BF16 is oneDNN's weights
+ * [cols, rows] with tag "ba"); the activations are rounded to BF16 (nearest even, as torch
+ * casts), the output and bias stay float32.  Engine, stream and primitive are made per call:
+ * oneDNN caches the compiled primitive by shape, so repeated shapes cost microseconds, and
+ * the library keeps no state of its own. */
+#include "kernels_dnnl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cpu.h"
+#include "tensor.h"
+
+#ifdef QVL_HAVE_DNNL
+#include <immintrin.h>
+#include <oneapi/dnnl/dnnl.h>
+
+struct round_job {
+	const float *x;
+	uint16_t *xb;
+	int64_t count, per;
+	int vector;
+};
+
+__attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl"))) static void
+round_bf16_avx512(const float *x, uint16_t *xb, int64_t count)
+{
+	int64_t i = 0;
+
+	for (; i + 16 <= count; i += 16) {
+		__m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+		_mm256_storeu_si256((__m256i *)(xb + i), (__m256i)h);
+	}
+	for (; i < count; i++)
+		xb[i] = qvl_f32_to_bf16(x[i]);
+}
+
+static void
+round_task(void *ctx, long task, int thread)
+{
+	struct round_job *job = ctx;
+	int64_t begin = (int64_t)task * job->per, count = job->count - begin;
+
+	(void)thread;
+	if (count > job->per)
+		count = job->per;
+	if (job->vector) {
+		round_bf16_avx512(job->x + begin, job->xb + begin, count);
+		return;
+	}
+	for (int64_t i = begin; i < begin + count; i++)
+		job->xb[i] = qvl_f32_to_bf16(job->x[i]);
+}
+
+int
+qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
+    int64_t n, float *y)
+{
+	const qvl_cpu *cpu = qvl_cpu_get();
+	dnnl_engine_t engine = NULL;
+	dnnl_stream_t stream = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_primitive_t prim = NULL;
+	dnnl_memory_t msrc = NULL, mwei = NULL, mbias = NULL, mdst = NULL;
+	dnnl_memory_desc_t src_md, wei_md, bias_md, dst_md;
+	dnnl_matmul_desc_t desc;
+	dnnl_dims_t src_dims = {n, w->cols}, wei_dims = {w->cols, w->rows},
+	    dst_dims = {n, w->rows}, bias_dims = {1, w->rows};
+	uint16_t *xb = NULL;
+	int rc = -1;
+
+	/* Without native BF16 oneDNN emulates it slowly: float32 sgemm is faster and exact. */
+	if (w->dtype != QVL_BF16 || !(cpu->avx512bf16 || cpu->amx) ||
+	    cpu->level < QVL_CPU_AVX512BF16 || n <= 0 || w->rows <= 0 || w->cols <= 0)
+		return -1;
+	if ((xb = qvl_alloc((size_t)(n * w->cols) * sizeof *xb)) == NULL)
+		return -1;
+	{
+		int threads = qvl_pool_threads(pool);
+		struct round_job job = {x, xb, n * w->cols, 0, 1};
+		job.per = (job.count + threads - 1) / threads;
+		job.per = (job.per + 15) / 16 * 16;
+		qvl_pool_run(pool, (long)((job.count + job.per - 1) / job.per), round_task, &job);
+	}
+	if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success ||
+	    dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success ||
+	    dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_bf16, dnnl_ab) !=
+	    dnnl_success ||
+	    dnnl_memory_desc_init_by_tag(&wei_md, 2, wei_dims, dnnl_bf16, dnnl_ba) !=
+	    dnnl_success ||
+	    dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab) !=
+	    dnnl_success ||
+	    dnnl_memory_desc_init_by_tag(&bias_md, 2, bias_dims, dnnl_f32, dnnl_ab) !=
+	    dnnl_success ||
+	    dnnl_matmul_desc_init(&desc, &src_md, &wei_md, bias ? &bias_md : NULL, &dst_md) !=
+	    dnnl_success ||
+	    dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) != dnnl_success ||
+	    dnnl_primitive_create(&prim, pd) != dnnl_success ||
+	    dnnl_memory_create(&msrc, &src_md, engine, xb) != dnnl_success ||
+	    dnnl_memory_create(&mwei, &wei_md, engine, (void *)w->data) != dnnl_success ||
+	    dnnl_memory_create(&mdst, &dst_md, engine, y) != dnnl_success ||
+	    (bias && dnnl_memory_create(&mbias, &bias_md, engine, (void *)bias) != dnnl_success))
+		goto out;
+	{
+		dnnl_exec_arg_t args[4] = {
+			{DNNL_ARG_SRC, msrc}, {DNNL_ARG_WEIGHTS, mwei}, {DNNL_ARG_DST, mdst},
+			{DNNL_ARG_BIAS, mbias},
+		};
+		if (dnnl_primitive_execute(prim, stream, bias ? 4 : 3, args) != dnnl_success ||
+		    dnnl_stream_wait(stream) != dnnl_success)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (mbias)
+		dnnl_memory_destroy(mbias);
+	if (mdst)
+		dnnl_memory_destroy(mdst);
+	if (mwei)
+		dnnl_memory_destroy(mwei);
+	if (msrc)
+		dnnl_memory_destroy(msrc);
+	if (prim)
+		dnnl_primitive_destroy(prim);
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (stream)
+		dnnl_stream_destroy(stream);
+	if (engine)
+		dnnl_engine_destroy(engine);
+	free(xb);
+	return rc;
+}
+
+const char *
+qvl_dnnl_info(char *buf, int len)
+{
+	const dnnl_version_t *v = dnnl_version();
+
+	snprintf(buf, (size_t)len, "oneDNN %d.%d.%d (%s)", v->major, v->minor, v->patch,
+	    v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "threads");
+	return buf;
+}
+
+#else
+
+int
+qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
+    int64_t n, float *y)
+{
+	(void)pool, (void)w, (void)bias, (void)x, (void)n, (void)y;
+	return -1;
+}
+
+const char *
+qvl_dnnl_info(char *buf, int len)
+{
+	snprintf(buf, (size_t)len, "none (built without oneDNN)");
+	return buf;
+}
+
+#endif

@@ -1,0 +1,252 @@
+/* test_matmul: every kernel level and storage kind against a double-precision reference on
+ * random matrices of awkward sizes; 1 vs 2 threads bit for bit; bf16 precision's error. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../lib/cpu.h"
+#include "../lib/kernels.h"
+#include "../lib/kernels_dnnl.h"
+#include "../lib/matmul.h"
+#include "../lib/pool.h"
+#include "test.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+
+static uint32_t
+rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 16);
+}
+
+static float
+rnd_float(void)
+{
+	return (float)((int)(rnd() % 20001) - 10000) / 10000.0f;
+}
+
+/* A random F16 bit pattern in [2^-9, 2^2) with a random sign: a plausible scale or min. */
+static uint16_t
+rnd_half(void)
+{
+	uint16_t exp = (uint16_t)(6 + rnd() % 11), mant = (uint16_t)(rnd() & 0x3ff);
+	return (uint16_t)((rnd() & 1) << 15 | exp << 10 | mant);
+}
+
+struct mat {
+	qvl_matrix m;
+	void *data;
+	uint16_t *scales, *mins;
+	double *ref; /* the matrix's values, [rows, cols] */
+};
+
+static void
+mat_make(struct mat *t, qvl_dtype dtype, int64_t rows, int64_t cols)
+{
+	int64_t nb = qvl_qblocks(cols), n = rows * cols;
+
+	memset(t, 0, sizeof *t);
+	t->ref = malloc((size_t)(n ? n : 1) * sizeof *t->ref);
+	t->m.dtype = dtype;
+	t->m.rows = rows;
+	t->m.cols = cols;
+	switch (dtype) {
+	case QVL_BF16:
+	case QVL_F16: {
+		uint16_t *d = malloc((size_t)(n ? n : 1) * 2);
+		for (int64_t i = 0; i < n; i++) {
+			float f = rnd_float();
+			d[i] = dtype == QVL_BF16 ? qvl_f32_to_bf16(f) : rnd_half();
+			t->ref[i] = dtype == QVL_BF16 ? qvl_bf16_to_f32(d[i]) : qvl_f16_to_f32(d[i]);
+		}
+		t->data = d;
+		break;
+	}
+	case QVL_F32: {
+		float *d = malloc((size_t)(n ? n : 1) * 4);
+		for (int64_t i = 0; i < n; i++)
+			t->ref[i] = d[i] = rnd_float();
+		t->data = d;
+		break;
+	}
+	case QVL_I8: {
+		int8_t *d = malloc((size_t)(n ? n : 1));
+		t->scales = malloc((size_t)(rows * nb + 1) * 2);
+		for (int64_t i = 0; i < rows * nb; i++)
+			t->scales[i] = rnd_half();
+		for (int64_t r = 0; r < rows; r++)
+			for (int64_t c = 0; c < cols; c++) {
+				d[r * cols + c] = (int8_t)((int)(rnd() % 255) - 127);
+				t->ref[r * cols + c] = (double)d[r * cols + c] *
+				    qvl_f16_to_f32(t->scales[r * nb + c / 32]);
+			}
+		t->data = d;
+		break;
+	}
+	default: { /* q4 */
+		int64_t rb = qvl_q4_row_bytes(cols);
+		uint8_t *d = malloc((size_t)(rows * rb + 1));
+		t->scales = malloc((size_t)(rows * nb + 1) * 2);
+		t->mins = malloc((size_t)(rows * nb + 1) * 2);
+		for (int64_t i = 0; i < rows * nb; i++) {
+			t->scales[i] = rnd_half();
+			t->mins[i] = rnd_half();
+		}
+		for (int64_t i = 0; i < rows * rb; i++)
+			d[i] = (uint8_t)rnd();
+		for (int64_t r = 0; r < rows; r++)
+			for (int64_t c = 0; c < cols; c++) {
+				int64_t b = c / 32, j = c % 32;
+				uint8_t byte = d[r * rb + b * 16 + j % 16];
+				int q = j < 16 ? byte & 15 : byte >> 4;
+				t->ref[r * cols + c] = (double)q * qvl_f16_to_f32(t->scales[r * nb + b]) +
+				    qvl_f16_to_f32(t->mins[r * nb + b]);
+			}
+		t->data = d;
+		t->m.mins = t->mins;
+	}
+	}
+	t->m.data = t->data;
+	t->m.scales = t->scales;
+	t->m.block = dtype == QVL_I8 || dtype == QVL_U8 ? 32 : 0;
+}
+
+static void
+mat_free(struct mat *t)
+{
+	free(t->data);
+	free(t->scales);
+	free(t->mins);
+	free(t->ref);
+}
+
+static const char *
+kind_name(qvl_dtype d)
+{
+	return d == QVL_I8 ? "q8" : d == QVL_U8 ? "q4" : qvl_dtype_name(d);
+}
+
+/* Largest error relative to sum |w x| (+ |bias|) over all outputs. */
+static double
+rel_error(const struct mat *t, const float *bias, const float *x, int64_t n, const float *y,
+    int bf16_x)
+{
+	double worst = 0;
+
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t r = 0; r < t->m.rows; r++) {
+			double s = bias ? bias[r] : 0, mag = bias ? fabs(bias[r]) : 0;
+			for (int64_t c = 0; c < t->m.cols; c++) {
+				float xv = x[i * t->m.cols + c];
+				double xd = bf16_x ? qvl_bf16_to_f32(qvl_f32_to_bf16(xv)) : xv;
+				s += t->ref[r * t->m.cols + c] * xd;
+				mag += fabs(t->ref[r * t->m.cols + c] * xd);
+			}
+			double e = fabs(y[i * t->m.rows + r] - s) / (mag + 1e-30);
+			if (e > worst || y[i * t->m.rows + r] != y[i * t->m.rows + r])
+				worst = e > worst ? e : INFINITY;
+		}
+	return worst;
+}
+
+static void
+test_case(qvl_pool *pool2, qvl_dtype dtype, int64_t rows, int64_t cols, int64_t n)
+{
+	static const qvl_cpu_level levels[] = {QVL_CPU_GENERIC, QVL_CPU_AVX2, QVL_CPU_AVX512};
+	const qvl_cpu *cpu = qvl_cpu_get();
+	struct mat t;
+	float *x = malloc((size_t)(n * cols + 1) * sizeof *x);
+	float *bias = malloc((size_t)rows * sizeof *bias);
+	float *y1 = malloc((size_t)(n * rows) * sizeof *y1), *y2 = malloc((size_t)(n * rows) * sizeof *y2);
+
+	mat_make(&t, dtype, rows, cols);
+	for (int64_t i = 0; i < n * cols; i++)
+		x[i] = rnd_float();
+	for (int64_t r = 0; r < rows; r++)
+		bias[r] = rnd_float();
+	for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
+		if ((levels[l] == QVL_CPU_AVX2 && !(cpu->avx2 && cpu->fma && cpu->f16c)) ||
+		    (levels[l] == QVL_CPU_AVX512 && cpu->level < QVL_CPU_AVX512))
+			continue;
+		const qvl_kernels *k = qvl_kernels_for(levels[l]);
+		const float *b = (rows + cols + n) % 2 ? bias : NULL;
+		qvl_matmul_kern(NULL, k, &t.m, b, x, n, y1);
+		qvl_matmul_kern(pool2, k, &t.m, b, x, n, y2);
+		double e = rel_error(&t, b, x, n, y1, 0);
+		CHECK(e < 2e-6 * sqrt((double)cols + 1) + 1e-6,
+		    "%s %s [%lld, %lld] n=%lld%s: error %.3g of sum |w x|",
+		    qvl_cpu_level_name(levels[l]), kind_name(dtype), (long long)rows,
+		    (long long)cols, (long long)n, b ? " +bias" : "", e);
+		CHECK(memcmp(y1, y2, (size_t)(n * rows) * sizeof *y1) == 0,
+		    "%s %s [%lld, %lld] n=%lld: 1 and 2 threads give the same bits",
+		    qvl_cpu_level_name(levels[l]), kind_name(dtype), (long long)rows,
+		    (long long)cols, (long long)n);
+		/* Short batches: a row's result does not depend on the others in the batch. */
+		if (n > 1 && n <= 8) {
+			int same = 1;
+			for (int64_t i = 0; i < n; i++) {
+				qvl_matmul_kern(pool2, k, &t.m, b, x + i * cols, 1, y2);
+				same &= memcmp(y2, y1 + i * rows, (size_t)rows * sizeof *y2) == 0;
+			}
+			CHECK(same, "%s %s [%lld, %lld] n=%lld: each row as if alone",
+			    qvl_cpu_level_name(levels[l]), kind_name(dtype), (long long)rows,
+			    (long long)cols, (long long)n);
+		}
+	}
+	/* The public entry, in both precisions. */
+	qvl_pool_set_precision(pool2, QVL_PRECISION_BF16);
+	qvl_matmul(pool2, &t.m, bias, x, n, y1);
+	qvl_pool_set_precision(pool2, QVL_PRECISION_F32);
+	{
+		double e = rel_error(&t, bias, x, n, y1, dtype == QVL_BF16 && n > 8);
+		CHECK(e < 1e-5 * sqrt((double)cols + 1) + 1e-5,
+		    "qvl_matmul bf16 precision %s [%lld, %lld] n=%lld: error %.3g vs bf16(x)",
+		    kind_name(dtype), (long long)rows, (long long)cols, (long long)n, e);
+	}
+	qvl_matmul(pool2, &t.m, bias, x, n, y2);
+	CHECK(rel_error(&t, bias, x, n, y2, 0) < 2e-6 * sqrt((double)cols + 1) + 1e-6,
+	    "qvl_matmul f32 %s [%lld, %lld] n=%lld", kind_name(dtype), (long long)rows,
+	    (long long)cols, (long long)n);
+	mat_free(&t);
+	free(x);
+	free(bias);
+	free(y1);
+	free(y2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const qvl_dtype kinds[] = {QVL_BF16, QVL_F16, QVL_F32, QVL_I8, QVL_U8};
+	static const int64_t shapes[][2] = {
+		{1, 1}, {3, 5}, {5, 16}, {7, 31}, {13, 33}, {17, 64}, {37, 100}, {67, 257},
+		{21, 3420}, {130, 65},
+	};
+	static const int64_t ns[] = {1, 2, 3, 5, 8, 9, 17};
+	qvl_err err;
+	qvl_pool *pool2;
+	char buf[128];
+
+	TEST_INIT(argc, argv);
+	if ((pool2 = qvl_pool_new(2, &err)) == NULL) {
+		printf("FAIL pool: %s\n", err.msg);
+		return 1;
+	}
+	if (test_verbose)
+		printf("cpu %s: level %s, amx %d; %s\n", qvl_cpu_get()->name,
+		    qvl_cpu_level_name(qvl_cpu_get()->level), qvl_cpu_get()->amx,
+		    qvl_dnnl_info(buf, sizeof buf));
+	for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+		for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+			for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+				test_case(pool2, kinds[k], shapes[s][0], shapes[s][1], ns[i]);
+	/* Long batches: tiles for sgemm, several tiles when rows are many. */
+	for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+		test_case(pool2, kinds[k], 67, 257, 300);
+		test_case(pool2, kinds[k], 4099, 300, 20);
+	}
+	qvl_pool_free(pool2);
+	return TEST_DONE();
+}
