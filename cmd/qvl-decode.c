@@ -1,0 +1,789 @@
+/* qvl-decode: the language model: image embeddings and a prompt in, the answer out. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../lib/chat.h"
+#include "../lib/config.h"
+#include "../lib/generation.h"
+#include "../lib/llm.h"
+#include "../lib/mrope.h"
+#include "../lib/pool.h"
+#include "../lib/safetensors.h"
+#include "../lib/sample.h"
+#include "../lib/stream.h"
+#include "../lib/tokenizer.h"
+#include "util.h"
+
+#define DEFAULT_MAX_TOKENS 2048
+#define DEFAULT_MAX_REPEAT 16
+#define MAX_STOPS 16
+
+static void
+usage(FILE *f, int status)
+{
+	fprintf(f,
+	    "usage: qvl-decode [-m MODEL] (-p TEXT | -f FILE) [--system TEXT] [--json] [--each]\n"
+	    "                  [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]\n"
+	    "                  [--repetition-penalty R] [--seed N] [--stop STRING]...\n"
+	    "                  [--max-repeat N] [--ignore-eos] [--logits FILE] [--text-only]\n"
+	    "                  [--prompt-ids] [--threads N] [-v] [FILE]\n"
+	    "Reads image_embeds records (stdin or FILE), builds the chat prompt with them and\n"
+	    "streams the model's answer to stdout.  `<image>` in the prompt places the next\n"
+	    "image or video; without markers they go before the text.  See qvl-decode(1).\n");
+	exit(status);
+}
+
+struct opts {
+	const char *model, *prompt, *prompt_file, *system, *logits_path;
+	const char *stops[MAX_STOPS];
+	int nstops;
+	long max_tokens, max_repeat;
+	int json, each, text_only, ignore_eos, prompt_ids, verbose, threads;
+	qvl_sample_params sp;
+	int seed_set;
+};
+
+/* One image or video of the input, in stream order. */
+struct visual {
+	qvl_record rec;
+	float *embeds;          /* rows x hidden, float32 (rec's payload or a converted copy) */
+	int64_t rows, grid[3];
+	int video;
+	float second_per_grid_t;
+};
+
+struct model {
+	const char *dir;
+	qvl_config cfg;
+	qvl_weights *w;
+	qvl_llm *llm;
+	qvl_tokenizer *tok;
+	qvl_generation_config gen;
+	qvl_pool *pool;
+};
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static char *
+read_prompt_file(const char *path)
+{
+	FILE *f = in_open(path);
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	size_t n;
+
+	if (buf == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (cap - len - 1 == 0) {
+			if (cap > (64u << 20))
+				die(EXIT_BADINPUT, "%s: prompt file over 64 MiB", in_name(path));
+			if ((buf = realloc(buf, cap *= 2)) == NULL)
+				die(EXIT_BADINPUT, "out of memory");
+		}
+	}
+	if (ferror(f))
+		die(EXIT_BADINPUT, "%s: %s", in_name(path), strerror(errno));
+	if (f != stdin)
+		fclose(f);
+	buf[len] = '\0';
+	if (strlen(buf) != len)
+		die(EXIT_BADINPUT, "%s: prompt file contains a NUL byte", in_name(path));
+	return buf;
+}
+
+/* Reads the image_embeds records of the input; other records are not ours and are dropped. */
+static struct visual *
+read_visuals(const char *path, const struct model *md, int *nvis)
+{
+	const char *sname = in_name(path);
+	FILE *in = in_open(path);
+	qvl_reader *r = qvl_reader_new(in, sname);
+	struct visual *v = NULL;
+	qvl_record rec;
+	qvl_err err;
+	int n = 0, rc;
+	int hidden = md->cfg.text.hidden_size;
+	int64_t merge = md->cfg.vision.spatial_merge_size > 0 ? md->cfg.vision.spatial_merge_size : 2;
+
+	if (r == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+	while ((rc = qvl_reader_next(r, &rec, &err)) == 1) {
+		long index = qvl_reader_index(r) - 1;
+		struct visual *cur;
+		json_t *kind, *spgt;
+
+		if (strcmp(rec.name, "image_embeds") != 0) {
+			qvl_record_free(&rec);
+			continue;
+		}
+		if (rec.t.ndim != 2 || (rec.t.dtype != QVL_F32 && rec.t.dtype != QVL_BF16 &&
+		    rec.t.dtype != QVL_F16))
+			die(EXIT_BADINPUT, "%s: record %ld (image_embeds): want a float [N, %d] "
+			    "tensor, got %d-D %s", sname, index, hidden, rec.t.ndim,
+			    qvl_dtype_name(rec.t.dtype));
+		if (rec.t.shape[1] != hidden)
+			die(EXIT_BADINPUT, "%s: record %ld (image_embeds): width %lld is not the "
+			    "model's hidden size %d (made with another model?)", sname, index,
+			    (long long)rec.t.shape[1], hidden);
+		if ((v = realloc(v, (size_t)(n + 1) * sizeof *v)) == NULL)
+			die(EXIT_BADINPUT, "out of memory");
+		cur = &v[n++];
+		memset(cur, 0, sizeof *cur);
+		cur->rec = rec;
+		cur->rows = rec.t.shape[0];
+		if (qvl_meta_get_ints(rec.meta, "grid_thw", cur->grid, 3, &err) < 0) {
+			qvl_err_prefix(&err, "%s: record %ld (image_embeds)", sname, index);
+			die_err(EXIT_BADINPUT, &err);
+		}
+		if (cur->grid[0] < 1 || cur->grid[1] < 1 || cur->grid[2] < 1 ||
+		    cur->grid[1] % merge || cur->grid[2] % merge ||
+		    cur->grid[0] * cur->grid[1] * cur->grid[2] / (merge * merge) != cur->rows)
+			die(EXIT_BADINPUT, "%s: record %ld (image_embeds): grid_thw [%lld, %lld, "
+			    "%lld] does not match %lld rows", sname, index, (long long)cur->grid[0],
+			    (long long)cur->grid[1], (long long)cur->grid[2], (long long)cur->rows);
+		kind = json_object_get(rec.meta, "kind");
+		cur->video = json_is_string(kind) && strcmp(json_string_value(kind), "video") == 0;
+		cur->second_per_grid_t = 1.0f;
+		if ((spgt = json_object_get(rec.meta, "second_per_grid_t")) != NULL) {
+			if (!json_is_number(spgt) || !(json_number_value(spgt) > 0))
+				die(EXIT_BADINPUT, "%s: record %ld (image_embeds): second_per_grid_t "
+				    "is not a positive number", sname, index);
+			cur->second_per_grid_t = (float)json_number_value(spgt);
+		}
+		if (rec.t.dtype == QVL_F32)
+			cur->embeds = rec.t.data;
+		else {
+			size_t count = (size_t)cur->rows * (size_t)hidden;
+			if ((cur->embeds = qvl_alloc(count * sizeof(float))) == NULL)
+				die(EXIT_BADINPUT, "out of memory");
+			qvl_tensor_to_f32(&rec.t, cur->embeds);
+		}
+	}
+	if (rc < 0)
+		die_err(EXIT_BADINPUT, &err);
+	qvl_reader_free(r);
+	if (in != stdin)
+		fclose(in);
+	*nvis = n;
+	return v;
+}
+
+static int
+count_markers(const char *s)
+{
+	int n = 0;
+
+	for (const char *p = s; (p = strchr(p, '<')) != NULL; p++)
+		if (strncmp(p, "<image>", 7) == 0 || strncmp(p, "<video>", 7) == 0)
+			n++;
+	return n;
+}
+
+/* The user turn: the visuals before the text, or where the prompt's markers put them. */
+static qvl_chat_part *
+build_parts(const char *prompt, struct visual **vis, int nvis, int64_t merge, int *nparts,
+    char ***pieces)
+{
+	int markers = count_markers(prompt), n = 0, np = 0;
+	qvl_chat_part *parts = calloc((size_t)(2 * nvis + 2), sizeof *parts);
+	char **texts = calloc((size_t)(nvis + 2), sizeof *texts);
+
+	if (parts == NULL || texts == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+	if (markers && markers != nvis)
+		die(EXIT_BADINPUT, "the prompt has %d <image> marker%s for %d image%s", markers,
+		    markers == 1 ? "" : "s", nvis, nvis == 1 ? "" : "s");
+#define VISUAL_PART(vp) do { \
+	parts[n].kind = (vp)->video ? QVL_CHAT_VIDEO : QVL_CHAT_IMAGE; \
+	parts[n].pads = (long)((vp)->grid[0] * (vp)->grid[1] * (vp)->grid[2] / (merge * merge)); \
+	n++; } while (0)
+	if (markers == 0) {
+		for (int i = 0; i < nvis; i++)
+			VISUAL_PART(vis[i]);
+		parts[n].kind = QVL_CHAT_TEXT;
+		parts[n++].text = prompt;
+	} else {
+		const char *p = prompt;
+		int vi = 0;
+		for (;;) {
+			const char *m = p;
+			while ((m = strchr(m, '<')) != NULL && strncmp(m, "<image>", 7) != 0 &&
+			    strncmp(m, "<video>", 7) != 0)
+				m++;
+			size_t len = m ? (size_t)(m - p) : strlen(p);
+			if (len > 0) {
+				if ((texts[np] = strndup(p, len)) == NULL)
+					die(EXIT_BADINPUT, "out of memory");
+				parts[n].kind = QVL_CHAT_TEXT;
+				parts[n++].text = texts[np++];
+			}
+			if (m == NULL)
+				break;
+			VISUAL_PART(vis[vi]);
+			vi++;
+			p = m + 7;
+		}
+	}
+#undef VISUAL_PART
+	*nparts = n;
+	*pieces = texts;
+	return parts;
+}
+
+/* The prompt's token ids for the given visuals. */
+static void
+prompt_ids(const struct model *md, const struct opts *o, const char *prompt,
+    struct visual **vis, int nvis, qvl_ids *ids)
+{
+	int64_t merge = md->cfg.vision.spatial_merge_size > 0 ? md->cfg.vision.spatial_merge_size : 2;
+	qvl_chat_message msgs[2];
+	qvl_chat_part sys_part = { QVL_CHAT_TEXT, o->system, 0 };
+	int nparts, nmsgs = 0;
+	char **pieces;
+	qvl_chat_part *parts = build_parts(prompt, vis, nvis, merge, &nparts, &pieces);
+	qvl_err err;
+	size_t len;
+	char *text;
+
+	if (o->system) {
+		msgs[nmsgs].role = "system";
+		msgs[nmsgs].parts = &sys_part;
+		msgs[nmsgs].nparts = 1;
+		msgs[nmsgs++].content_is_string = 1;
+	}
+	msgs[nmsgs].role = "user";
+	msgs[nmsgs].parts = parts;
+	msgs[nmsgs].nparts = nparts;
+	msgs[nmsgs++].content_is_string = 0;
+	if ((text = qvl_chat_render(msgs, nmsgs, 1, 0, &len, &err)) == NULL)
+		die_err(EXIT_BADINPUT, &err);
+	if (qvl_tokenizer_encode(md->tok, text, len, ids, &err) < 0) {
+		qvl_err_prefix(&err, "prompt");
+		die_err(EXIT_BADINPUT, &err);
+	}
+	free(text);
+	for (int i = 0; pieces[i]; i++)
+		free(pieces[i]);
+	free(pieces);
+	free(parts);
+}
+
+/* Text output with --stop strings: text is held back while it could be the start of one. */
+struct out {
+	char *text;
+	size_t len, cap, emitted;
+	int stream;             /* write to stdout as it comes */
+	const struct opts *o;
+};
+
+static void
+out_append(struct out *t, const char *s, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 4096;
+		while (cap < t->len + n + 1)
+			cap *= 2;
+		if ((t->text = realloc(t->text, cap)) == NULL)
+			die(EXIT_BADINPUT, "out of memory");
+		t->cap = cap;
+	}
+	memcpy(t->text + t->len, s, n);
+	t->len += n;
+	t->text[t->len] = '\0';
+}
+
+static void
+out_emit(struct out *t, size_t upto)
+{
+	if (upto <= t->emitted)
+		return;
+	if (t->stream) {
+		if (fwrite(t->text + t->emitted, 1, upto - t->emitted, stdout) != upto - t->emitted)
+			cmd_flush_stdout();
+		cmd_flush_stdout();
+	}
+	t->emitted = upto;
+}
+
+/* After new text: 1 when a stop string appeared (the text is cut before it). */
+static int
+out_update(struct out *t, int final)
+{
+	size_t hold = 0;
+
+	for (int i = 0; i < t->o->nstops; i++) {
+		const char *s = t->o->stops[i];
+		size_t sl = strlen(s);
+		size_t from = t->emitted >= sl ? t->emitted - sl + 1 : 0;
+		char *hit = sl ? memmem(t->text + from, t->len - from, s, sl) : NULL;
+		if (hit) {
+			t->len = (size_t)(hit - t->text);
+			t->text[t->len] = '\0';
+			out_emit(t, t->len);
+			return 1;
+		}
+		for (size_t k = sl - 1; k > hold && k > 0; k--)
+			if (k <= t->len && memcmp(t->text + t->len - k, s, k) == 0) {
+				hold = k;
+				break;
+			}
+	}
+	out_emit(t, final ? t->len : t->len - hold);
+	return 0;
+}
+
+struct logits_out {
+	float *rows;
+	size_t steps, cap;
+};
+
+static json_t *
+json_ids(const int32_t *ids, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(ids[i]));
+	return a;
+}
+
+/* One conversation: prompt, prefill, generation. */
+static void
+converse(struct model *md, const struct opts *o, const char *prompt, struct visual **vis,
+    int nvis, FILE *logits_f, long conv_index)
+{
+	const qvl_text_config *tc = &md->cfg.text;
+	int D = tc->hidden_size, V = tc->vocab_size;
+	qvl_ids ids = {0};
+	qvl_err err;
+
+	prompt_ids(md, o, prompt, vis, nvis, &ids);
+	int64_t L = (int64_t)ids.n;
+	if (o->prompt_ids) {
+		for (size_t i = 0; i < ids.n; i++)
+			printf("%s%ld", i ? " " : "", (long)ids.ids[i]);
+		printf("\n");
+		cmd_flush_stdout();
+		qvl_ids_free(&ids);
+		return;
+	}
+	if (L + 1 > tc->max_position_embeddings)
+		die(EXIT_BADINPUT, "the prompt has %lld tokens; the model's context is %d",
+		    (long long)L, tc->max_position_embeddings);
+
+	/* positions */
+	int64_t *pos = malloc((size_t)(3 * L) * sizeof *pos), delta;
+	int64_t *igrid = malloc((size_t)(3 * nvis + 1) * sizeof *igrid);
+	int64_t *vgrid = malloc((size_t)(3 * nvis + 1) * sizeof *vgrid);
+	float *spgt = malloc((size_t)(nvis + 1) * sizeof *spgt);
+	int ni = 0, nv = 0;
+	if (pos == NULL || igrid == NULL || vgrid == NULL || spgt == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+	for (int i = 0; i < nvis; i++) {
+		if (vis[i]->video) {
+			memcpy(vgrid + 3 * nv, vis[i]->grid, sizeof vis[i]->grid);
+			spgt[nv++] = vis[i]->second_per_grid_t;
+		} else
+			memcpy(igrid + 3 * ni++, vis[i]->grid, sizeof vis[i]->grid);
+	}
+	qvl_mrope_vision mv = { igrid, ni, vgrid, spgt, nv };
+	if (qvl_mrope_positions(&md->cfg, ids.ids, L, &mv, pos, &delta, &err) < 0)
+		die_err(EXIT_BADINPUT, &err);
+
+	long max_tokens = o->max_tokens;
+	if (L + max_tokens > tc->max_position_embeddings)
+		max_tokens = tc->max_position_embeddings - L;
+
+	/* embeddings: image rows replace image pads, video rows video pads, in order */
+	double t0 = now_ms();
+	float *x = qvl_alloc((size_t)L * (size_t)D * sizeof *x);
+	if (x == NULL)
+		die(EXIT_BADINPUT, "out of memory for a prompt of %lld tokens", (long long)L);
+	if (qvl_llm_embed(md->llm, ids.ids, L, x, &err) < 0)
+		die_err(EXIT_BADINPUT, &err);
+	{
+		int cur_img = -1, cur_vid = -1;
+		int64_t row_img = 0, row_vid = 0;
+		for (int64_t i = 0; i < L; i++) {
+			int video = ids.ids[i] == tc->video_token_id;
+			if (!video && ids.ids[i] != tc->image_token_id)
+				continue;
+			int *cur = video ? &cur_vid : &cur_img;
+			int64_t *row = video ? &row_vid : &row_img;
+			while (*cur < 0 || *row == vis[*cur]->rows) {
+				do
+					(*cur)++;
+				while (*cur < nvis && vis[*cur]->video != video);
+				*row = 0;
+				if (*cur >= nvis)
+					die(EXIT_BADINPUT, "prompt: more %s pad tokens than embedding rows",
+					    video ? "video" : "image");
+			}
+			memcpy(x + i * D, vis[*cur]->embeds + *row * D, (size_t)D * sizeof *x);
+			(*row)++;
+		}
+	}
+	if (qvl_llm_reserve(md->llm, L + (max_tokens > 0 ? max_tokens : 1), &err) < 0)
+		die_err(EXIT_BADINPUT, &err);
+	qvl_llm_reset(md->llm);
+	if (qvl_llm_forward(md->llm, md->pool, x, pos, L, NULL, NULL, &err) < 0)
+		die_err(EXIT_BADINPUT, &err);
+	float *logits = qvl_alloc((size_t)V * sizeof *logits);
+	float *work = qvl_alloc((size_t)V * sizeof *work);
+	float *h = qvl_alloc((size_t)D * sizeof *h);
+	if (logits == NULL || work == NULL || h == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+	qvl_llm_logits(md->llm, md->pool, x + (L - 1) * D, 1, logits);
+	double t1 = now_ms();
+	free(x);
+
+	/* generation */
+	qvl_sampler sampler;
+	if (qvl_sampler_init(&sampler, &o->sp, V, &err) < 0)
+		die_err(EXIT_USAGE, &err);
+	qvl_detok dt;
+	qvl_detok_init(&dt, md->tok, 1);
+	size_t piece_cap = 64 + qvl_tokenizer_max_token_bytes(md->tok) + 16;
+	char *piece = malloc(piece_cap);
+	struct out text = { NULL, 0, 0, 0, !o->json, o };
+	struct logits_out lo = { NULL, 0, 0 };
+	const char *finish = "length";
+	size_t gen_start = ids.n;
+	int steps = 0, stop_string = 0;
+	if (piece == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+	out_append(&text, "", 0);
+	for (long k = 0; k < max_tokens; k++) {
+		if (logits_f) {
+			if (lo.steps == lo.cap) {
+				lo.cap = lo.cap ? 2 * lo.cap : 16;
+				if ((lo.rows = realloc(lo.rows, lo.cap * (size_t)V * sizeof(float))) ==
+				    NULL)
+					die(EXIT_BADINPUT, "--logits: out of memory");
+			}
+			memcpy(lo.rows + lo.steps++ * (size_t)V, logits, (size_t)V * sizeof *logits);
+		}
+		memcpy(work, logits, (size_t)V * sizeof *work);
+		int32_t tok = qvl_sample(&sampler, work, ids.ids, ids.n);
+		int is_eos = 0;
+		for (int e = 0; e < md->gen.n_eos; e++)
+			is_eos |= tok == md->gen.eos_ids[e];
+		if (is_eos && !o->ignore_eos) {
+			finish = "stop";
+			break;
+		}
+		if (qvl_ids_push(&ids, tok, &err) < 0)
+			die_err(EXIT_BADINPUT, &err);
+		size_t n = qvl_detok_push(&dt, tok, piece, piece_cap);
+		out_append(&text, piece, n);
+		if (out_update(&text, 0)) {
+			finish = "stop";
+			stop_string = 1;
+			break;
+		}
+		int period = qvl_repeat_check(ids.ids + gen_start, ids.n - gen_start,
+		    (int)o->max_repeat);
+		if (period) {
+			finish = "repetition";
+			warnx("stopped: the output repeats a cycle of %d token%s %ld times (a dense "
+			    "page? try a higher resolution, e.g. qvl-resize --dpi 300:72, or "
+			    "--max-repeat 0)", period, period == 1 ? "" : "s", o->max_repeat);
+			break;
+		}
+		if (k + 1 == max_tokens)
+			break;
+		int64_t p = qvl_llm_cached(md->llm) + delta, p3[3] = { p, p, p };
+		if (qvl_llm_embed(md->llm, &tok, 1, h, &err) < 0 ||
+		    qvl_llm_forward(md->llm, md->pool, h, p3, 1, NULL, NULL, &err) < 0)
+			die_err(EXIT_BADINPUT, &err);
+		qvl_llm_logits(md->llm, md->pool, h, 1, logits);
+		steps++;
+	}
+	double t2 = now_ms();
+	if (!stop_string) {
+		size_t n = qvl_detok_flush(&dt, piece, piece_cap);
+		out_append(&text, piece, n);
+		out_update(&text, 1);
+	}
+	size_t ntok = ids.n - gen_start;
+	double prefill_ms = t1 - t0;
+	double tps = steps > 0 ? steps / ((t2 - t1) / 1e3) : 0;
+	if (o->verbose)
+		warnx("%lld prompt tokens in %.0f ms (%.1f tokens/s); %zu generated, %.2f "
+		    "tokens/s; finish: %s", (long long)L, prefill_ms, L / (prefill_ms / 1e3), ntok,
+		    tps, finish);
+
+	if (o->json) {
+		json_t *obj = json_object(), *imgs = json_array(), *tim = json_object();
+		json_object_set_new(obj, "text", json_stringn(text.text, text.len));
+		json_object_set_new(obj, "tokens", json_ids(ids.ids + gen_start, ntok));
+		json_object_set_new(obj, "finish_reason", json_string(finish));
+		json_object_set_new(obj, "prompt_tokens", json_integer(L));
+		json_object_set_new(obj, "completion_tokens", json_integer((json_int_t)ntok));
+		json_object_set_new(tim, "prefill_ms", json_real(prefill_ms));
+		json_object_set_new(tim, "decode_tokens_per_s", json_real(tps));
+		json_object_set_new(obj, "timings", tim);
+		for (int i = 0; i < nvis; i++)
+			json_array_append(imgs, vis[i]->rec.meta);
+		json_object_set_new(obj, "images", imgs);
+		char *s = json_dumps(obj, JSON_COMPACT);
+		if (s == NULL)
+			die(EXIT_BADINPUT, "json: out of memory");
+		printf("%s\n", s);
+		free(s);
+		json_decref(obj);
+	} else if (text.len == 0 || text.text[text.len - 1] != '\n')
+		putchar('\n');
+	cmd_flush_stdout();
+
+	if (logits_f) {
+		qvl_tensor t = { 0 };
+		json_t *meta = json_object();
+		t.dtype = QVL_F32;
+		t.ndim = 2;
+		t.shape[0] = (int64_t)lo.steps;
+		t.shape[1] = V;
+		t.data = lo.rows;
+		t.nbytes = lo.steps * (size_t)V * sizeof(float);
+		json_object_set_new(meta, "conversation", json_integer(conv_index));
+		json_object_set_new(meta, "prompt_tokens", json_integer(L));
+		if (qvl_write_tensor(logits_f, "logits", &t, meta, &err) < 0)
+			die_err(EXIT_BADINPUT, &err);
+		json_decref(meta);
+	}
+	free(lo.rows);
+	free(text.text);
+	free(piece);
+	qvl_sampler_free(&sampler);
+	free(logits);
+	free(work);
+	free(h);
+	free(pos);
+	free(igrid);
+	free(vgrid);
+	free(spgt);
+	qvl_ids_free(&ids);
+}
+
+static const char *
+source_of(const struct visual *v, int index, char *buf, size_t len)
+{
+	json_t *s = json_object_get(v->rec.meta, "source");
+
+	if (json_is_string(s))
+		return json_string_value(s);
+	snprintf(buf, len, "image %d", index);
+	return buf;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { O_SYSTEM = 256, O_JSON, O_EACH, O_MAXTOK, O_TEMP, O_TOPP, O_TOPK, O_REP, O_SEED,
+	    O_STOP, O_MAXREP, O_IGNEOS, O_LOGITS, O_TEXTONLY, O_IDS };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "prompt", required_argument, NULL, 'p' },
+		{ "prompt-file", required_argument, NULL, 'f' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "system", required_argument, NULL, O_SYSTEM },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "each", no_argument, NULL, O_EACH },
+		{ "max-tokens", required_argument, NULL, O_MAXTOK },
+		{ "temperature", required_argument, NULL, O_TEMP },
+		{ "top-p", required_argument, NULL, O_TOPP },
+		{ "top-k", required_argument, NULL, O_TOPK },
+		{ "repetition-penalty", required_argument, NULL, O_REP },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "stop", required_argument, NULL, O_STOP },
+		{ "max-repeat", required_argument, NULL, O_MAXREP },
+		{ "ignore-eos", no_argument, NULL, O_IGNEOS },
+		{ "logits", required_argument, NULL, O_LOGITS },
+		{ "text-only", no_argument, NULL, O_TEXTONLY },
+		{ "prompt-ids", no_argument, NULL, O_IDS },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o;
+	struct model md;
+	qvl_err err;
+	int ch;
+
+	cmd_init(argv[0]);
+	memset(&o, 0, sizeof o);
+	memset(&md, 0, sizeof md);
+	o.max_tokens = DEFAULT_MAX_TOKENS;
+	o.max_repeat = DEFAULT_MAX_REPEAT;
+	qvl_sample_defaults(&o.sp);
+	while ((ch = getopt_long(argc, argv, "hm:p:f:t:v", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(stdout, 0);
+			break;
+		case 'm':
+			o.model = optarg;
+			break;
+		case 'p':
+			o.prompt = optarg;
+			break;
+		case 'f':
+			o.prompt_file = optarg;
+			break;
+		case 't':
+			o.threads = (int)cmd_parse_long("--threads", optarg, 1, 1024);
+			break;
+		case 'v':
+			o.verbose = 1;
+			break;
+		case O_SYSTEM:
+			o.system = optarg;
+			break;
+		case O_JSON:
+			o.json = 1;
+			break;
+		case O_EACH:
+			o.each = 1;
+			break;
+		case O_MAXTOK:
+			o.max_tokens = cmd_parse_long("--max-tokens", optarg, 1, 1L << 30);
+			break;
+		case O_TEMP:
+			o.sp.temperature = cmd_parse_double("--temperature", optarg, 0, 100);
+			break;
+		case O_TOPP:
+			o.sp.top_p = cmd_parse_double("--top-p", optarg, 1e-9, 1);
+			break;
+		case O_TOPK:
+			o.sp.top_k = (int)cmd_parse_long("--top-k", optarg, 0, 1L << 30);
+			break;
+		case O_REP:
+			o.sp.repetition_penalty = cmd_parse_double("--repetition-penalty", optarg,
+			    1e-6, 1e6);
+			break;
+		case O_SEED:
+			o.sp.seed = (uint64_t)cmd_parse_long("--seed", optarg, 0, LONG_MAX);
+			o.seed_set = 1;
+			break;
+		case O_STOP:
+			if (o.nstops == MAX_STOPS)
+				die(EXIT_USAGE, "--stop: at most %d strings", MAX_STOPS);
+			if (*optarg == '\0')
+				die(EXIT_USAGE, "--stop: empty string");
+			o.stops[o.nstops++] = optarg;
+			break;
+		case O_MAXREP:
+			o.max_repeat = cmd_parse_long("--max-repeat", optarg, 0, 1L << 20);
+			break;
+		case O_IGNEOS:
+			o.ignore_eos = 1;
+			break;
+		case O_LOGITS:
+			o.logits_path = optarg;
+			break;
+		case O_TEXTONLY:
+			o.text_only = 1;
+			break;
+		case O_IDS:
+			o.prompt_ids = 1;
+			break;
+		default:
+			usage(stderr, EXIT_USAGE);
+		}
+	}
+	if (argc - optind > 1)
+		usage(stderr, EXIT_USAGE);
+	const char *path = optind < argc ? argv[optind] : NULL;
+	if ((o.prompt != NULL) == (o.prompt_file != NULL))
+		die(EXIT_USAGE, "give the prompt with exactly one of -p TEXT and -f FILE");
+	if (o.prompt_file && strcmp(o.prompt_file, "-") == 0 && !o.text_only &&
+	    (path == NULL || strcmp(path, "-") == 0))
+		die(EXIT_USAGE, "-f -: stdin cannot hold both the prompt and the stream "
+		    "(use --text-only or give the stream as FILE)");
+	if (!o.seed_set)
+		o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	md.dir = cmd_model_dir(o.model);
+	char *prompt = o.prompt_file ? read_prompt_file(o.prompt_file) : strdup(o.prompt);
+	if (prompt == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+
+	if (qvl_config_load(md.dir, &md.cfg, &err) < 0)
+		die_err(EXIT_BADINPUT, &err);
+	if ((md.tok = qvl_tokenizer_load(md.dir, &err)) == NULL)
+		die_err(EXIT_BADINPUT, &err);
+	if (qvl_generation_load(md.dir, &md.gen, &err) < 0)
+		die_err(EXIT_BADINPUT, &err);
+	if (!md.gen.found && !o.prompt_ids)
+		warnx("%s: no generation_config.json; stopping on the reference's ids 151645 "
+		    "<|im_end|> and 151643 <|endoftext|>", md.dir);
+
+	/* the input: a stream, unless text-only or a terminal */
+	struct visual *vis = NULL;
+	int nvis = 0;
+	if (!o.text_only && !(path == NULL && isatty(STDIN_FILENO)))
+		vis = read_visuals(path, &md, &nvis);
+
+	if (!o.prompt_ids) {
+		if ((md.w = qvl_weights_open(md.dir, &err)) == NULL)
+			die_err(EXIT_BADINPUT, &err);
+		if ((md.llm = qvl_llm_new(md.w, &md.cfg, &err)) == NULL) {
+			qvl_err_prefix(&err, "%s", md.dir);
+			die_err(EXIT_BADINPUT, &err);
+		}
+		if ((md.pool = qvl_pool_new(o.threads, &err)) == NULL)
+			die_err(EXIT_BADINPUT, &err);
+	}
+	FILE *logits_f = o.logits_path && !o.prompt_ids ? out_open(o.logits_path) : NULL;
+
+	struct visual **list = malloc((size_t)(nvis + 1) * sizeof *list);
+	if (list == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+	for (int i = 0; i < nvis; i++)
+		list[i] = &vis[i];
+	if (o.each && nvis > 0) {
+		for (int i = 0; i < nvis; i++) {
+			char buf[32];
+			if (!o.json && !o.prompt_ids) {
+				printf("%s==> %s <==\n", i ? "\n" : "", source_of(&vis[i], i, buf,
+				    sizeof buf));
+				cmd_flush_stdout();
+			}
+			converse(&md, &o, prompt, &list[i], 1, logits_f, i);
+		}
+	} else
+		converse(&md, &o, prompt, list, nvis, logits_f, 0);
+	if (logits_f)
+		out_commit(logits_f);
+
+	for (int i = 0; i < nvis; i++) {
+		if (vis[i].embeds != vis[i].rec.t.data)
+			free(vis[i].embeds);
+		qvl_record_free(&vis[i].rec);
+	}
+	free(vis);
+	free(list);
+	free(prompt);
+	qvl_llm_free(md.llm);
+	qvl_pool_free(md.pool);
+	qvl_weights_close(md.w);
+	qvl_tokenizer_free(md.tok);
+	return 0;
+}
