@@ -1,0 +1,123 @@
+/* chat.c: the Qwen2.5-VL chat template written out as code.  The template (chat_template.json
+ * of the hub checkpoints) is, for the shapes qvl uses:
+ *
+ *   [<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n  if the first message is
+ *                                                                 not a system message]
+ *   per message: <|im_start|>ROLE\n CONTENT <|im_end|>\n
+ *     CONTENT = the string, or per part: the text; or for an image
+ *     [Picture N: ]<|vision_start|><|image_pad|><|vision_end|>; or for a video
+ *     [Video N: ]<|vision_start|><|video_pad|><|vision_end|>  (N counts from 1 over the whole
+ *     conversation, and appears only with add_vision_id)
+ *   [<|im_start|>assistant\n  with add_generation_prompt]
+ *
+ * Pads are repeated `pads` times when the caller knows the grid (Qwen2_5_VLProcessor's
+ * expansion); pads == 0 leaves the single pad of apply_chat_template. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+
+typedef struct sbuf {
+	char *p;
+	size_t n, cap;
+	int failed;
+} sbuf;
+
+static void
+put(sbuf *b, const char *s, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->failed)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 1024;
+		while (cap < b->n + n + 1)
+			cap *= 2;
+		if ((p = realloc(b->p, cap)) == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+static void
+puts_(sbuf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+static void
+vision(sbuf *b, const char *label, int count, const char *pad, long pads, int add_vision_id)
+{
+	char num[64];
+	long i;
+
+	if (add_vision_id) {
+		snprintf(num, sizeof(num), "%s %d: ", label, count);
+		puts_(b, num);
+	}
+	puts_(b, "<|vision_start|>");
+	for (i = 0; i < (pads > 0 ? pads : 1); i++)
+		puts_(b, pad);
+	puts_(b, "<|vision_end|>");
+}
+
+char *
+qvl_chat_render(const qvl_chat_message *msgs, int nmsgs, int add_generation_prompt,
+    int add_vision_id, size_t *len, qvl_err *err)
+{
+	sbuf b = { 0 };
+	const qvl_chat_part *part;
+	int i, k, images = 0, videos = 0;
+
+	put(&b, "", 0);
+	for (i = 0; i < nmsgs; i++) {
+		if (msgs[i].role == NULL) {
+			free(b.p);
+			qvl_fail(err, "chat: message %d has no role", i + 1);
+			return NULL;
+		}
+		if (msgs[i].content_is_string && msgs[i].nparts > 1) {
+			free(b.p);
+			qvl_fail(err, "chat: message %d: string content has more than one part",
+			    i + 1);
+			return NULL;
+		}
+		if (i == 0 && strcmp(msgs[i].role, "system") != 0)
+			puts_(&b, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n");
+		puts_(&b, "<|im_start|>");
+		puts_(&b, msgs[i].role);
+		puts_(&b, "\n");
+		for (k = 0; k < msgs[i].nparts; k++) {
+			part = &msgs[i].parts[k];
+			if (msgs[i].content_is_string || part->kind == QVL_CHAT_TEXT) {
+				if (part->text != NULL)
+					puts_(&b, part->text);
+			} else if (part->kind == QVL_CHAT_IMAGE)
+				vision(&b, "Picture", ++images, "<|image_pad|>", part->pads,
+				    add_vision_id);
+			else if (part->kind == QVL_CHAT_VIDEO)
+				vision(&b, "Video", ++videos, "<|video_pad|>", part->pads,
+				    add_vision_id);
+		}
+		puts_(&b, "<|im_end|>\n");
+	}
+	if (add_generation_prompt)
+		puts_(&b, "<|im_start|>assistant\n");
+	if (b.failed) {
+		free(b.p);
+		qvl_fail(err, "chat: out of memory");
+		return NULL;
+	}
+	if (len != NULL)
+		*len = b.n;
+	return b.p;
+}
