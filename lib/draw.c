@@ -152,7 +152,7 @@ qvl_draw_sizes(const qvl_image *img, int *thick, int *scale)
 {
 	int side = img->w < img->h ? img->w : img->h;
 
-	*thick = side / 300 + 1;
+	*thick = side / 500 + 2;
 	if (*thick > 8)
 		*thick = 8;
 	*scale = side / 400 + 1;
