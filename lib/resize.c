@@ -9,6 +9,12 @@
  * the same size is a copy. */
 #include "resize.h"
 
+/* The two passes are integer multiply-adds along rows that GCC vectorizes only at -O3 (1.6x
+ * faster here); clang vectorizes them at -O2 already. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
