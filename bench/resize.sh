@@ -5,7 +5,7 @@
 #   bench/resize.sh            (run from the repository root after make)
 set -eu
 cd "$(dirname "$0")/.."
-make -s bin/qvl-resize build/bench/resize >/dev/null
+make -s bin/qvl-resize build/bench/resize >/dev/null || [[ -x bin/qvl-resize && -x build/bench/resize ]]
 T=$(mktemp -d "${TMPDIR:-/tmp}/qvl-bench.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 REP=${REP:-5}
