@@ -22,43 +22,65 @@ qvl_bpe_init(qvl_bpe *bpe, size_t nmerges, qvl_err *err)
 
 	while (cap < 2 * nmerges + 16)
 		cap *= 2;
-	bpe->keys = calloc(cap, sizeof(*bpe->keys));
-	bpe->ranks = malloc(cap * sizeof(*bpe->ranks));
-	bpe->merged = malloc(cap * sizeof(*bpe->merged));
+	bpe->slots = calloc(cap, sizeof(*bpe->slots));
 	bpe->mask = cap - 1;
 	bpe->n = 0;
-	if (bpe->keys == NULL || bpe->ranks == NULL || bpe->merged == NULL) {
-		qvl_bpe_free(bpe);
+	if (bpe->slots == NULL)
 		return qvl_fail(err, "merge table: out of memory");
-	}
 	return 0;
 }
 
 void
 qvl_bpe_free(qvl_bpe *bpe)
 {
-	free(bpe->keys);
-	free(bpe->ranks);
-	free(bpe->merged);
-	bpe->keys = NULL;
-	bpe->ranks = bpe->merged = NULL;
+	free(bpe->slots);
+	bpe->slots = NULL;
+}
+
+static void
+insert(qvl_bpe *bpe, qvl_bpe_slot slot)
+{
+	size_t i;
+
+	for (i = pair_hash(slot.key) & bpe->mask; bpe->slots[i].key != 0; i = (i + 1) & bpe->mask)
+		if (bpe->slots[i].key == slot.key)
+			return;
+	bpe->slots[i] = slot;
+	bpe->n++;
+}
+
+int
+qvl_bpe_add(qvl_bpe *bpe, int32_t left, int32_t right, int32_t rank, int32_t merged,
+    qvl_err *err)
+{
+	qvl_bpe old = *bpe;
+	size_t i;
+
+	if (2 * (bpe->n + 1) > bpe->mask + 1) {
+		/* more merges than promised: double the table */
+		bpe->slots = calloc(2 * (old.mask + 1), sizeof(*bpe->slots));
+		if (bpe->slots == NULL) {
+			bpe->slots = old.slots;
+			return qvl_fail(err, "merge table: out of memory");
+		}
+		bpe->mask = 2 * old.mask + 1;
+		bpe->n = 0;
+		for (i = 0; i <= old.mask; i++)
+			if (old.slots[i].key != 0)
+				insert(bpe, old.slots[i]);
+		free(old.slots);
+	}
+	insert(bpe, (qvl_bpe_slot){ ((uint64_t)(uint32_t)left << 32 | (uint32_t)right) + 1,
+	    rank, merged });
+	return 0;
 }
 
 void
-qvl_bpe_add(qvl_bpe *bpe, int32_t left, int32_t right, int32_t rank, int32_t merged)
+qvl_bpe_prefetch(const qvl_bpe *bpe, int32_t left, int32_t right)
 {
 	uint64_t key = ((uint64_t)(uint32_t)left << 32 | (uint32_t)right) + 1;
-	size_t i;
 
-	if (2 * (bpe->n + 1) > bpe->mask + 1)
-		return; /* qvl_bpe_init's count was a promise; never overfill */
-	for (i = pair_hash(key) & bpe->mask; bpe->keys[i] != 0; i = (i + 1) & bpe->mask)
-		if (bpe->keys[i] == key)
-			return;
-	bpe->keys[i] = key;
-	bpe->ranks[i] = rank;
-	bpe->merged[i] = merged;
-	bpe->n++;
+	__builtin_prefetch(&bpe->slots[pair_hash(key) & bpe->mask]);
 }
 
 int32_t
@@ -67,10 +89,10 @@ qvl_bpe_rank(const qvl_bpe *bpe, int32_t left, int32_t right, int32_t *merged)
 	uint64_t key = ((uint64_t)(uint32_t)left << 32 | (uint32_t)right) + 1;
 	size_t i;
 
-	for (i = pair_hash(key) & bpe->mask; bpe->keys[i] != 0; i = (i + 1) & bpe->mask)
-		if (bpe->keys[i] == key) {
-			*merged = bpe->merged[i];
-			return bpe->ranks[i];
+	for (i = pair_hash(key) & bpe->mask; bpe->slots[i].key != 0; i = (i + 1) & bpe->mask)
+		if (bpe->slots[i].key == key) {
+			*merged = bpe->slots[i].merged;
+			return bpe->slots[i].rank;
 		}
 	return -1;
 }

@@ -8,19 +8,25 @@
 
 #include "err.h"
 
+typedef struct qvl_bpe_slot {
+	uint64_t key; /* (left << 32 | right) + 1; 0 = empty slot */
+	int32_t rank, merged;
+} qvl_bpe_slot;
+
 typedef struct qvl_bpe {
-	uint64_t *keys;  /* (left << 32 | right) + 1; 0 = empty slot */
-	int32_t *ranks;
-	int32_t *merged;
-	size_t mask;     /* capacity - 1, capacity a power of two */
+	qvl_bpe_slot *slots; /* one cache line holds four: a lookup is one miss */
+	size_t mask;         /* capacity - 1, capacity a power of two */
 	size_t n;
 } qvl_bpe;
 
-/* Makes an empty table for up to nmerges merges. */
+/* Makes an empty table sized for nmerges merges (it grows if more come). */
 int qvl_bpe_init(qvl_bpe *bpe, size_t nmerges, qvl_err *err);
 void qvl_bpe_free(qvl_bpe *bpe);
 /* Adds a merge; a pair already present keeps its first (lowest) rank, as the reference. */
-void qvl_bpe_add(qvl_bpe *bpe, int32_t left, int32_t right, int32_t rank, int32_t merged);
+int qvl_bpe_add(qvl_bpe *bpe, int32_t left, int32_t right, int32_t rank, int32_t merged,
+    qvl_err *err);
+/* Hints that the pair's slot will be needed soon (for loading in batches). */
+void qvl_bpe_prefetch(const qvl_bpe *bpe, int32_t left, int32_t right);
 /* The rank of the pair, or -1 (and *merged the merged id). */
 int32_t qvl_bpe_rank(const qvl_bpe *bpe, int32_t left, int32_t right, int32_t *merged);
 

@@ -11,6 +11,15 @@
 
 enum { TOK_VOCAB = 1, TOK_ADDED = 2, TOK_SPECIAL = 4 };
 
+/* A vocabulary hash slot keeps tokens of up to 11 bytes inline (nearly all of them), so that a
+ * lookup is one cache miss; longer ones are compared with the token table. */
+#define QVL_VOCAB_INLINE 11
+typedef struct qvl_vocab_slot {
+	uint32_t id1; /* id + 1; 0 = empty */
+	uint8_t len;  /* length, 255 for 255 and more */
+	unsigned char key[QVL_VOCAB_INLINE]; /* the first bytes, zero-padded */
+} qvl_vocab_slot;
+
 typedef struct qvl_added_token {
 	char *content;
 	size_t len;
@@ -25,8 +34,8 @@ struct qvl_tokenizer {
 	unsigned char *raw;
 	char *str;
 	uint8_t *flags;         /* TOK_* per id; 0 = no token has this id */
-	/* raw bytes -> vocabulary id, open addressing, slot = id + 1 */
-	uint32_t *slots;
+	/* raw bytes -> vocabulary id, open addressing */
+	struct qvl_vocab_slot *slots;
 	size_t slot_mask;
 	qvl_added_token *added; /* longest first, so that the first match is the longest */
 	int nadded;
@@ -42,6 +51,8 @@ struct qvl_tokenizer {
 uint64_t qvl_tok_hash(const unsigned char *s, size_t n);
 /* The vocabulary id of the raw bytes s, or -1. */
 int32_t qvl_tok_lookup(const qvl_tokenizer *tok, const unsigned char *s, size_t n);
+int32_t qvl_tok_lookup_hashed(const qvl_tokenizer *tok, const unsigned char *s, size_t n,
+    uint64_t hash);
 
 /* GPT-2's bytes_to_unicode: the character of each byte, and back (-1 = not in the alphabet). */
 uint32_t qvl_byte_char(unsigned char b);

@@ -64,23 +64,72 @@ qvl_tok_hash(const unsigned char *s, size_t n)
 	w = 0;
 	memcpy(&w, s, n);
 	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
+	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 32;
 	return h;
+}
+
+/* The slot image of a key: its length and first bytes, zero-padded. */
+static void
+slot_key(const unsigned char *s, size_t n, unsigned char out[1 + QVL_VOCAB_INLINE])
+{
+	memset(out, 0, 1 + QVL_VOCAB_INLINE);
+	out[0] = (unsigned char)(n < 255 ? n : 255);
+	memcpy(out + 1, s, n < QVL_VOCAB_INLINE ? n : QVL_VOCAB_INLINE);
 }
 
 int32_t
 qvl_tok_lookup(const qvl_tokenizer *tok, const unsigned char *s, size_t n)
 {
+	return qvl_tok_lookup_hashed(tok, s, n, qvl_tok_hash(s, n));
+}
+
+int32_t
+qvl_tok_lookup_hashed(const qvl_tokenizer *tok, const unsigned char *s, size_t n, uint64_t hash)
+{
+	unsigned char want[1 + QVL_VOCAB_INLINE];
+	const qvl_vocab_slot *slot;
 	size_t i;
 	uint32_t id;
 
-	for (i = qvl_tok_hash(s, n) & tok->slot_mask; tok->slots[i] != 0;
+	slot_key(s, n, want);
+	for (i = hash & tok->slot_mask; tok->slots[i].id1 != 0;
 	    i = (i + 1) & tok->slot_mask) {
-		id = tok->slots[i] - 1;
-		if (tok->raw_len[id] == n && memcmp(tok->raw + tok->raw_off[id], s, n) == 0)
+		slot = &tok->slots[i];
+		if (memcmp(&slot->len, want, sizeof(want)) != 0)
+			continue;
+		id = slot->id1 - 1;
+		if (n <= QVL_VOCAB_INLINE || (tok->raw_len[id] == n &&
+		    memcmp(tok->raw + tok->raw_off[id], s, n) == 0))
 			return (int32_t)id;
 	}
 	return -1;
+}
+
+/* Inserts a vocabulary string; a string already present keeps its first id (returns 0). */
+static int
+vocab_insert(qvl_tokenizer *tok, const unsigned char *s, size_t n, uint32_t id)
+{
+	unsigned char key[1 + QVL_VOCAB_INLINE];
+	qvl_vocab_slot *slot;
+	size_t i;
+	uint32_t other;
+
+	slot_key(s, n, key);
+	for (i = qvl_tok_hash(s, n) & tok->slot_mask; tok->slots[i].id1 != 0;
+	    i = (i + 1) & tok->slot_mask) {
+		slot = &tok->slots[i];
+		other = slot->id1 - 1;
+		if (memcmp(&slot->len, key, sizeof(key)) == 0 && tok->raw_len[other] == n &&
+		    memcmp(tok->raw + tok->raw_off[other], s, n) == 0)
+			return 0;
+	}
+	slot = &tok->slots[i];
+	slot->id1 = id + 1;
+	slot->len = key[0];
+	memcpy(slot->key, key + 1, QVL_VOCAB_INLINE);
+	return 1;
 }
 
 /* A growable byte buffer. */
@@ -449,7 +498,7 @@ read_vocab(loader *L)
 static int
 build_tables(qvl_tokenizer *tok, loader *L, size_t nvocab, qvl_err *err)
 {
-	size_t i, cap, h;
+	size_t i, cap;
 	entry *e;
 
 	tok->nids = (size_t)L->max_id + 1;
@@ -457,9 +506,9 @@ build_tables(qvl_tokenizer *tok, loader *L, size_t nvocab, qvl_err *err)
 	tok->raw_len = calloc(tok->nids, sizeof(uint32_t));
 	tok->str_off = calloc(tok->nids, sizeof(uint32_t));
 	tok->flags = calloc(tok->nids, 1);
-	for (cap = 16; cap < 2 * nvocab + 16; cap *= 2)
+	for (cap = 16; cap < nvocab + nvocab / 2 + 16; cap *= 2)
 		;
-	tok->slots = calloc(cap, sizeof(uint32_t));
+	tok->slots = calloc(cap, sizeof(*tok->slots));
 	tok->slot_mask = cap - 1;
 	if (tok->raw_off == NULL || tok->raw_len == NULL || tok->str_off == NULL ||
 	    tok->flags == NULL || tok->slots == NULL)
@@ -468,18 +517,17 @@ build_tables(qvl_tokenizer *tok, loader *L, size_t nvocab, qvl_err *err)
 	tok->str = L->str.p;
 	L->raw.p = L->str.p = NULL;
 	for (i = 0; i < L->nents; i++) {
+		if (i + 16 < nvocab) /* insertion is miss-bound too: look ahead */
+			__builtin_prefetch(&tok->slots[qvl_tok_hash(tok->raw +
+			    L->ents[i + 16].raw_off, L->ents[i + 16].raw_len) & tok->slot_mask]);
 		e = &L->ents[i];
 		tok->raw_off[e->id] = e->raw_off;
 		tok->raw_len[e->id] = e->raw_len;
 		tok->str_off[e->id] = e->str_off;
 		if (i < nvocab) {
 			tok->flags[e->id] |= TOK_VOCAB;
-			if (qvl_tok_lookup(tok, tok->raw + e->raw_off, e->raw_len) >= 0)
+			if (!vocab_insert(tok, tok->raw + e->raw_off, e->raw_len, e->id))
 				continue; /* a duplicate string keeps its first id */
-			h = qvl_tok_hash(tok->raw + e->raw_off, e->raw_len) & tok->slot_mask;
-			while (tok->slots[h] != 0)
-				h = (h + 1) & tok->slot_mask;
-			tok->slots[h] = e->id + 1;
 		} else
 			tok->flags[e->id] = TOK_ADDED; /* an added token shadows a vocab id */
 		if (e->raw_len > tok->max_raw_len)
@@ -532,57 +580,97 @@ read_merge(loader *L, buf *left, buf *right)
 	return 0;
 }
 
+/* Merges are read in batches whose hash slots are prefetched before any is looked up: the
+ * vocabulary table is larger than the caches, and waiting for one miss at a time is most of
+ * the load time otherwise. */
+#define MERGE_BATCH 64
+
+typedef struct merge_batch {
+	buf bytes;                     /* left then right, for each merge */
+	size_t off[MERGE_BATCH], left[MERGE_BATCH], right[MERGE_BATCH];
+	uint64_t hash[MERGE_BATCH][3]; /* left, right, left + right */
+	int n;
+} merge_batch;
+
+static int
+flush_batch(qvl_tokenizer *tok, merge_batch *mb, size_t first_rank, qvl_err *err)
+{
+	const unsigned char *p;
+	int32_t id[MERGE_BATCH][3];
+	int i, k;
+	size_t len[3];
+
+	for (i = 0; i < mb->n; i++) {
+		p = (const unsigned char *)mb->bytes.p + mb->off[i];
+		mb->hash[i][0] = qvl_tok_hash(p, mb->left[i]);
+		mb->hash[i][1] = qvl_tok_hash(p + mb->left[i], mb->right[i]);
+		mb->hash[i][2] = qvl_tok_hash(p, mb->left[i] + mb->right[i]);
+		for (k = 0; k < 3; k++)
+			__builtin_prefetch(&tok->slots[mb->hash[i][k] & tok->slot_mask]);
+	}
+	for (i = 0; i < mb->n; i++) {
+		p = (const unsigned char *)mb->bytes.p + mb->off[i];
+		len[0] = mb->left[i];
+		len[1] = mb->right[i];
+		len[2] = mb->left[i] + mb->right[i];
+		for (k = 0; k < 3; k++)
+			id[i][k] = qvl_tok_lookup_hashed(tok, p + (k == 1 ? len[0] : 0), len[k],
+			    mb->hash[i][k]);
+		if (id[i][0] < 0 || id[i][1] < 0 || id[i][2] < 0)
+			return qvl_fail(err, "merge %zu: token not in the vocabulary",
+			    first_rank + (size_t)i);
+		qvl_bpe_prefetch(&tok->bpe, id[i][0], id[i][1]);
+	}
+	for (i = 0; i < mb->n; i++)
+		if (qvl_bpe_add(&tok->bpe, id[i][0], id[i][1], (int32_t)(first_rank + (size_t)i),
+		    id[i][2], err) < 0)
+			return -1;
+	mb->n = 0;
+	mb->bytes.n = 0;
+	return 0;
+}
+
 static int
 read_merges(qvl_tokenizer *tok, loader *L)
 {
 	scan *s = &L->s;
 	buf left = { 0 }, right = { 0 };
-	const char *p;
+	merge_batch mb = { .n = 0 };
 	size_t count = 0;
-	int32_t a, b, merged;
-	int more = 0;
+	int more, r = -1;
 
-	/* Count first, so the table is sized once. */
+	/* BPE makes one token per merge, so the vocabulary size is a good first size. */
+	if (qvl_bpe_init(&tok->bpe, tok->nids, s->err) < 0)
+		return -1;
 	s->p = L->merges_at;
 	if (expect(s, '[') < 0)
 		return -1;
-	p = s->p;
-	if (!empty(s, ']')) {
-		do {
-			if (skip_value(s) < 0)
-				return -1;
-			count++;
-		} while ((more = next_item(s, ']')) == 1);
-		if (more < 0)
-			return -1;
-	}
-	if (qvl_bpe_init(&tok->bpe, count, s->err) < 0)
-		return -1;
-	s->p = p;
-	for (count = 0; !empty(s, ']') && more >= 0; count++) {
-		if (read_merge(L, &left, &right) < 0)
-			goto fail;
-		if (buf_reserve(&left, right.n, s->err) < 0)
-			goto fail;
-		a = qvl_tok_lookup(tok, (unsigned char *)left.p, left.n);
-		b = qvl_tok_lookup(tok, (unsigned char *)right.p, right.n);
-		memcpy(left.p + left.n, right.p, right.n);
-		merged = qvl_tok_lookup(tok, (unsigned char *)left.p, left.n + right.n);
-		if (a < 0 || b < 0 || merged < 0) {
-			qvl_fail(s->err, "merge %zu: token not in the vocabulary", count);
-			goto fail;
+	for (count = 0; !empty(s, ']');) {
+		if (read_merge(L, &left, &right) < 0 ||
+		    buf_reserve(&mb.bytes, left.n + right.n, s->err) < 0)
+			goto out;
+		mb.off[mb.n] = mb.bytes.n;
+		mb.left[mb.n] = left.n;
+		mb.right[mb.n] = right.n;
+		memcpy(mb.bytes.p + mb.bytes.n, left.p, left.n);
+		memcpy(mb.bytes.p + mb.bytes.n + left.n, right.p, right.n);
+		mb.bytes.n += left.n + right.n;
+		if (++mb.n == MERGE_BATCH) {
+			if (flush_batch(tok, &mb, count, s->err) < 0)
+				goto out;
+			count += MERGE_BATCH;
 		}
-		qvl_bpe_add(&tok->bpe, a, b, (int32_t)count, merged);
-		if ((more = next_item(s, ']')) <= 0)
+		if ((more = next_item(s, ']')) < 0)
+			goto out;
+		if (more == 0)
 			break;
 	}
+	r = flush_batch(tok, &mb, count, s->err);
+out:
 	free(left.p);
 	free(right.p);
-	return more < 0 ? -1 : 0;
-fail:
-	free(left.p);
-	free(right.p);
-	return -1;
+	free(mb.bytes.p);
+	return r;
 }
 
 static int
@@ -815,7 +903,7 @@ qvl_tokenizer_load_file(const char *path, qvl_err *err)
 		close(fd);
 		return NULL;
 	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 	close(fd);
 	if (map == MAP_FAILED) {
 		qvl_fail_errno(err, "%s: mmap", path);
