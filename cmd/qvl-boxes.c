@@ -176,34 +176,41 @@ load_pic(struct pic *p)
 
 /* Geometry of the images given with --image: their size and density, and the size
  * qvl-resize makes of them with the same options. */
+/* The size qvl-resize makes of the original with the same options (its DPI scaling
+ * included). */
 static void
-image_geometry(struct pic *p, const struct opts *o)
+model_geometry(struct pic *p, const struct opts *o)
 {
-	double from = o->dpi_from, to = o->dpi_to, dpi;
+	double sx = 1, sy = 1;
 	int64_t mw, mh;
 	qvl_err err;
 
+	if (o->dpi_from > 0) {
+		sx = sy = o->dpi_to / o->dpi_from;
+	} else if (o->dpi_auto) {
+		if (p->g.dpi_x > 150)
+			sx = 72 / p->g.dpi_x;
+		if (p->g.dpi_y > 150)
+			sy = 72 / p->g.dpi_y;
+	}
+	if (qvl_boxes_model_size((int64_t)p->g.orig_w, (int64_t)p->g.orig_h, sx, sy,
+	    o->min_pixels, o->max_pixels, &mw, &mh, &err) < 0) {
+		qvl_err_prefix(&err, "%s", p->source ? p->source : "--orig-size");
+		die_err(EXIT_BADINPUT, &err);
+	}
+	p->g.model_w = (double)mw;
+	p->g.model_h = (double)mh;
+}
+
+/* Geometry of an image given with --image: its size and density. */
+static void
+image_geometry(struct pic *p)
+{
 	load_pic(p);
 	p->g.orig_w = p->img.w;
 	p->g.orig_h = p->img.h;
 	p->g.dpi_x = p->img.dpi_x;
 	p->g.dpi_y = p->img.dpi_y;
-	dpi = fmax(p->img.dpi_x, p->img.dpi_y);
-	if (o->dpi_auto && dpi > 150) {
-		from = dpi;
-		to = 72;
-	}
-	if (from > 0 && p->g.dpi_x == 0) {
-		/* --dpi FROM:TO says what the scan's density is when the file does not. */
-		p->g.dpi_x = p->g.dpi_y = from;
-	}
-	if (qvl_boxes_model_size(p->img.w, p->img.h, from, to, o->min_pixels, o->max_pixels, &mw,
-	    &mh, &err) < 0) {
-		qvl_err_prefix(&err, "%s", p->path);
-		die_err(EXIT_BADINPUT, &err);
-	}
-	p->g.model_w = (double)mw;
-	p->g.model_h = (double)mh;
 }
 
 static void
@@ -429,11 +436,12 @@ main(int argc, char **argv)
 				}
 				if (json_is_string(json_object_get(meta, "source"))) {
 					p->source = json_string_value(json_object_get(meta, "source"));
-					if (p->path == NULL && strcmp(p->source, "-") != 0)
+					if (p->path == NULL && strcmp(p->source, "-") != 0 &&
+					    strcmp(p->source, "<stdin>") != 0)
 						p->path = p->source;
 				}
 			} else if (k < o.nimages) {
-				image_geometry(p, &o);
+				image_geometry(p);
 			}
 			if (o.orig_w > 0) {
 				p->g.orig_w = o.orig_w;
@@ -445,6 +453,8 @@ main(int argc, char **argv)
 			}
 			if (p->g.dpi_x == 0 && o.dpi_from > 0)
 				p->g.dpi_x = p->g.dpi_y = o.dpi_from;
+			if (p->g.orig_w > 0 && p->g.model_w == 0)
+				model_geometry(p, &o);
 		}
 
 		start = list.n;

@@ -94,13 +94,16 @@ typedef struct qvl_box_geom {
 } qvl_box_geom;
 
 /* Reads orig_size, resized_size (or scale), dpi from an image record's meta; missing keys
- * stay 0.  Fails on keys that are present but malformed. */
+ * stay 0.  Without dpi but with dpi_scale (qvl-resize --dpi FROM:TO on a file that records
+ * no density), the density is taken as 72 / dpi_scale: TO is assumed to be 72.  Fails on
+ * keys that are present but malformed. */
 int qvl_boxes_geom_from_meta(const json_t *meta, qvl_box_geom *g, qvl_err *err);
 
 /* The size of the image the model saw for an original of orig_w x orig_h, as qvl-resize
- * computes it: scaled by dpi_to / dpi_from first when both are > 0 (rounded to the nearest
- * pixel, at least 1), then qwen-vl-utils' smart_resize (factor 28) with these pixel limits. */
-int qvl_boxes_model_size(int64_t orig_w, int64_t orig_h, double dpi_from, double dpi_to,
+ * computes it: scaled by scale_x, scale_y first (its --dpi FROM:TO gives TO / FROM on both
+ * axes; 1 = no scaling), rounded to the nearest pixel and at least 1, then qwen-vl-utils'
+ * smart_resize (factor 28) with these pixel limits. */
+int qvl_boxes_model_size(int64_t orig_w, int64_t orig_h, double scale_x, double scale_y,
     int64_t min_pixels, int64_t max_pixels, int64_t *model_w, int64_t *model_h, qvl_err *err);
 
 /* Maps b->model with coordinate convention `coords` to the original image: fills px, out,

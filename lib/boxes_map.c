@@ -109,8 +109,8 @@ meta_pair(const json_t *meta, const char *key, double *a, double *b, qvl_err *er
 int
 qvl_boxes_geom_from_meta(const json_t *meta, qvl_box_geom *g, qvl_err *err)
 {
-	double sx, sy;
-	int r;
+	double sx, sy, dsx, dsy;
+	int r, ds;
 
 	memset(g, 0, sizeof *g);
 	if (!json_is_object(meta))
@@ -118,8 +118,13 @@ qvl_boxes_geom_from_meta(const json_t *meta, qvl_box_geom *g, qvl_err *err)
 	if (meta_pair(meta, "orig_size", &g->orig_w, &g->orig_h, err) < 0 ||
 	    meta_pair(meta, "resized_size", &g->model_w, &g->model_h, err) < 0 ||
 	    meta_pair(meta, "dpi", &g->dpi_x, &g->dpi_y, err) < 0 ||
-	    (r = meta_pair(meta, "scale", &sx, &sy, err)) < 0)
+	    (r = meta_pair(meta, "scale", &sx, &sy, err)) < 0 ||
+	    (ds = meta_pair(meta, "dpi_scale", &dsx, &dsy, err)) < 0)
 		return -1;
+	if (g->dpi_x == 0 && ds == 1) {
+		g->dpi_x = 72 / dsx;
+		g->dpi_y = 72 / dsy;
+	}
 	/* scale = orig / resized fills in whichever side is missing. */
 	if (r == 1 && g->orig_w > 0 && g->model_w == 0) {
 		g->model_w = g->orig_w / sx;
@@ -132,22 +137,16 @@ qvl_boxes_geom_from_meta(const json_t *meta, qvl_box_geom *g, qvl_err *err)
 }
 
 int
-qvl_boxes_model_size(int64_t orig_w, int64_t orig_h, double dpi_from, double dpi_to,
+qvl_boxes_model_size(int64_t orig_w, int64_t orig_h, double scale_x, double scale_y,
     int64_t min_pixels, int64_t max_pixels, int64_t *model_w, int64_t *model_h, qvl_err *err)
 {
-	double f;
-
 	if (orig_w <= 0 || orig_h <= 0)
 		return qvl_fail(err, "image size %lldx%lld: not positive", (long long)orig_w,
 		    (long long)orig_h);
-	if (dpi_from > 0 && dpi_to > 0) {
-		f = dpi_to / dpi_from;
-		orig_w = (int64_t)floor((double)orig_w * f + 0.5);
-		orig_h = (int64_t)floor((double)orig_h * f + 0.5);
-		if (orig_w < 1)
-			orig_w = 1;
-		if (orig_h < 1)
-			orig_h = 1;
+	/* The same rounding as qvl-resize's plan(). */
+	if (scale_x > 0 && scale_y > 0 && (scale_x != 1 || scale_y != 1)) {
+		orig_w = (int64_t)fmax(1, floor((double)orig_w * scale_x + 0.5));
+		orig_h = (int64_t)fmax(1, floor((double)orig_h * scale_y + 0.5));
 	}
 	return qvl_smart_resize(orig_h, orig_w, 28, min_pixels, max_pixels, model_h, model_w, err);
 }

@@ -46,6 +46,22 @@ check_grep coords-override '"bbox": \[211, 412, 577, 891\]' "$B" --orig-size 100
 check_grep pt-no-dpi 'density is unknown' "$B" --units pt "$D/decode_one.jsonl"
 check_grep image-index '"image": ".*two_images_right.png", "label": "left thing"' "$B" --image-index 2 "$D/decode_two.jsonl"
 
+# --orig-size alone recomputes the model's size like qvl-resize: checked against its --info
+# for odd sizes, with and without --dpi 300:72 and a small max-pixels.
+if [[ -x $BIN/qvl-resize ]]; then
+	for size in 1001x777 333x97 29x3001 4099x2731 2480x3508 57x57; do
+		for opts in "" "--dpi 300:72" "--max-pixels 15680" "--min-pixels 200704"; do
+			info=$("$BIN/qvl-resize" --info --assume-size "$size" $opts 2>/dev/null)
+			rw=$(sed -n 's/.*"resized_size":\[\([0-9]*\),\([0-9]*\)\].*/\1/p' <<<"$info")
+			rh=$(sed -n 's/.*"resized_size":\[\([0-9]*\),\([0-9]*\)\].*/\2/p' <<<"$info")
+			[[ -n $rw ]] || continue
+			echo "[{\"bbox_2d\": [0, 0, $rw, $rh]}]" > "$TMP/r.txt"
+			check_grep "resize-$size${opts// /}" "\"bbox\": \\[0, 0, ${size%x*}, ${size#*x}\\]" \
+				"$B" --orig-size "$size" $opts "$TMP/r.txt"
+		done
+	done
+fi
+
 # Drawing and crops: every box with an area becomes DIR/NNN.png of its pixel size; points and
 # empty boxes do not.
 check draw "$B" --draw "$TMP/one.png" --crop "$TMP/crops" "$D/decode_one.jsonl"

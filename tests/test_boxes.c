@@ -200,7 +200,7 @@ test_mapping(void)
 	for (i = 0; i < sizeof odd / sizeof odd[0]; i++) {
 		int64_t w = odd[i][0], h = odd[i][1];
 
-		CHECK(qvl_boxes_model_size(w, h, 0, 0, 3136, 12845056, &mw, &mh, &err) == 0,
+		CHECK(qvl_boxes_model_size(w, h, 1, 1, 3136, 12845056, &mw, &mh, &err) == 0,
 		    "model size %lldx%lld", (long long)w, (long long)h);
 		CHECK(qvl_smart_resize(h, w, 28, 3136, 12845056, &rh, &rw, &err) == 0 && rw == mw &&
 		    rh == mh, "model size = smart_resize for %lldx%lld", (long long)w, (long long)h);
@@ -225,7 +225,7 @@ test_mapping(void)
 	}
 
 	/* A 300 DPI A4 scan brought to 72 DPI: 2480x3508 -> 595x842 -> smart_resize 588x840. */
-	CHECK(qvl_boxes_model_size(2480, 3508, 300, 72, 3136, 12845056, &mw, &mh, &err) == 0 &&
+	CHECK(qvl_boxes_model_size(2480, 3508, 72 / 300.0, 72 / 300.0, 3136, 12845056, &mw, &mh, &err) == 0 &&
 	    mw == 588 && mh == 840, "--dpi 300:72: %lldx%lld", (long long)mw, (long long)mh);
 	CHECK(qvl_smart_resize(842, 595, 28, 3136, 12845056, &rh, &rw, &err) == 0 && rw == mw &&
 	    rh == mh, "--dpi 300:72 = smart_resize of the scaled size");
@@ -245,6 +245,24 @@ test_mapping(void)
 	g.dpi_x = g.dpi_y = 0;
 	qvl_box_map(&b, QVL_COORDS_ABS, &g, 1);
 	CHECK((b.flags & QVL_BOX_NODPI) && near(b.out[2], 1240), "points without a density");
+
+	/* Meta as qvl-resize writes it: scale fills in a missing side; dpi_scale alone gives
+	 * the density when TO is 72. */
+	{
+		json_t *meta = json_pack("{s:[ii],s:[ff],s:[ff]}", "orig_size", 2480, 3508,
+		    "scale", 2480 / 588.0, 3508 / 840.0, "dpi_scale", 0.24, 0.24);
+
+		CHECK(qvl_boxes_geom_from_meta(meta, &g, &err) == 0 && near(g.model_w, 588) &&
+		    near(g.model_h, 840) && near(g.dpi_x, 300) && near(g.dpi_y, 300),
+		    "meta: %g %g %g", g.model_w, g.model_h, g.dpi_x);
+		json_object_set_new(meta, "dpi", json_pack("[ff]", 600.0, 600.0));
+		CHECK(qvl_boxes_geom_from_meta(meta, &g, &err) == 0 && near(g.dpi_x, 600),
+		    "meta dpi wins");
+		json_object_set_new(meta, "resized_size", json_pack("[i]", 3));
+		CHECK(qvl_boxes_geom_from_meta(meta, &g, &err) < 0 &&
+		    strstr(err.msg, "resized_size") != NULL, "bad meta: %s", err.msg);
+		json_decref(meta);
+	}
 
 	/* Clamping, corner order, no area. */
 	memset(&g, 0, sizeof g);
@@ -289,7 +307,7 @@ test_smart_resize_table(void)
 		json_t *want = json_object_get(row, "qwen_vl_utils");
 		int64_t h = json_integer_value(json_object_get(row, "h"));
 		int64_t w = json_integer_value(json_object_get(row, "w"));
-		int r = qvl_boxes_model_size(w, h, 0, 0,
+		int r = qvl_boxes_model_size(w, h, 1, 1,
 		    json_integer_value(json_object_get(row, "min_pixels")),
 		    json_integer_value(json_object_get(row, "max_pixels")), &mw, &mh, &err);
 
