@@ -14,11 +14,11 @@
 
 #include "matmul.h"
 #include "tensor.h"
+#include "vit_attn.h"
 
 #define RMS_EPS 1e-6f      /* fixed in the reference's vision tower, not read from config */
 #define ROPE_THETA 10000.0f
 #define ROW_CHUNK 32       /* rows per task of the element-wise loops */
-#define QUERY_CHUNK 256    /* query rows per score block: bounds scratch to 256 x group length */
 #define MAX_GRID_SIDE (1 << 20)
 
 struct vit_block {
@@ -412,52 +412,20 @@ struct attn_job {
 	const struct attn_plan *plan;
 	const float *qkv;        /* [n, 3 * d], q and k rotated */
 	float *out;              /* [n, d] */
-	int64_t d;
+	int64_t d, maxlen;
 	int heads, head_dim;
-	float **scratch;         /* per thread: q, k, v [maxlen, head_dim], s, o */
-	int64_t maxlen;
+	float **scratch;         /* per thread */
 };
 
 static void
 attn_task(void *ctx, long index, int thread)
 {
 	const struct attn_job *j = ctx;
-	int64_t g = index / j->heads, h = index % j->heads, hd = j->head_dim;
-	int64_t len = j->plan->len[g], qchunk = len < QUERY_CHUNK ? len : QUERY_CHUNK;
-	const int64_t *rows = j->plan->idx + j->plan->start[g];
-	float *q = j->scratch[thread], *k = q + j->maxlen * hd, *v = k + j->maxlen * hd;
-	float *s = v + j->maxlen * hd, *o = s + (int64_t)QUERY_CHUNK * j->maxlen;
-	float scale = 1.0f / sqrtf((float)hd);
+	int64_t g = index / j->heads;
 
-	for (int64_t r = 0; r < len; r++) {
-		const float *src = j->qkv + rows[r] * 3 * j->d + h * hd;
-
-		memcpy(q + r * hd, src, (size_t)hd * sizeof *q);
-		memcpy(k + r * hd, src + j->d, (size_t)hd * sizeof *k);
-		memcpy(v + r * hd, src + 2 * j->d, (size_t)hd * sizeof *v);
-	}
-	for (int64_t q0 = 0; q0 < len; q0 += qchunk) {
-		int64_t nq = len - q0 < qchunk ? len - q0 : qchunk;
-
-		qvl_sgemm_nt(nq, len, hd, scale, q + q0 * hd, hd, k, hd, 0.0f, s, len);
-		for (int64_t r = 0; r < nq; r++) {
-			float *row = s + r * len, max = row[0], sum = 0;
-
-			for (int64_t c = 1; c < len; c++)
-				if (row[c] > max)
-					max = row[c];
-			for (int64_t c = 0; c < len; c++) {
-				row[c] = expf(row[c] - max);
-				sum += row[c];
-			}
-			for (int64_t c = 0; c < len; c++)
-				row[c] /= sum;
-		}
-		qvl_sgemm_nn(nq, hd, len, 1.0f, s, len, v, hd, 0.0f, o, hd);
-		for (int64_t r = 0; r < nq; r++)
-			memcpy(j->out + rows[q0 + r] * j->d + h * hd, o + r * hd,
-			    (size_t)hd * sizeof *o);
-	}
+	qvl_vit_attn_group(j->qkv, j->d, (int)(index % j->heads), j->head_dim,
+	    j->plan->idx + j->plan->start[g], j->plan->len[g], j->maxlen, j->scratch[thread],
+	    j->out);
 }
 
 /* cos/sin [n, head_dim / 2] of each row's (row, col) in the un-merged patch grid: the first
@@ -521,7 +489,7 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	if (plan_windows(c, g, &win, err) < 0 || plan_slices(g, &full, err) < 0)
 		goto out;
 	maxlen = win.maxlen > full.maxlen ? win.maxlen : full.maxlen;
-	per_thread = 3 * maxlen * hd + (int64_t)QUERY_CHUNK * maxlen + (int64_t)QUERY_CHUNK * hd;
+	per_thread = (int64_t)qvl_vit_attn_scratch_floats(maxlen, (int)hd);
 	if ((h = alloc_floats(n, d, err)) == NULL || (qkv = alloc_floats(n, 3 * d, err)) == NULL ||
 	    (gate = alloc_floats(n, f, err)) == NULL || (up = alloc_floats(n, f, err)) == NULL ||
 	    (cos_t = alloc_floats(n, hd / 2, err)) == NULL ||
@@ -534,6 +502,8 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	for (int i = 0; i < nthreads; i++)
 		if ((scratch[i] = alloc_floats(per_thread, 1, err)) == NULL)
 			goto out;
+		else
+			memset(scratch[i], 0, (size_t)per_thread * sizeof(float));
 	rope_tables(vit, g, cos_t, sin_t);
 
 	qvl_matmul(pool, &vit->patch, NULL, pixels, n, x);

@@ -1,0 +1,217 @@
+/* vit_attn.c: attention for one (group, head) with GCC/Clang vector extensions: 16 floats a
+ * vector, which is one AVX-512 register and two AVX ones.
+ *
+ * Layout in scratch (all widths padded to whole vectors, padding finite):
+ *   q  [len4, hdp]   the group's queries (rows padded to a multiple of 4)
+ *   kt [hdp, lp]     keys transposed, so a vector holds 16 keys' values of one channel
+ *   v  [lp, hdp]     values
+ *   s  [4, lp]       scores, then probabilities, of 4 queries
+ * with hdp = head_dim rounded up to 16 and lp = len rounded up to 64. */
+#include "vit_attn.h"
+
+#include <math.h>
+#include <string.h>
+
+#define VL 16                  /* floats per vector */
+#define QB 4                   /* queries per block */
+#define KB (4 * VL)            /* keys per score block */
+
+typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t))));
+
+static int64_t
+round_up(int64_t x, int64_t m)
+{
+	return (x + m - 1) / m * m;
+}
+
+size_t
+qvl_vit_attn_scratch_floats(int64_t maxlen, int head_dim)
+{
+	int64_t hdp = round_up(head_dim, VL), lp = round_up(maxlen, KB);
+
+	return (size_t)(round_up(maxlen, QB) * hdp + hdp * lp + lp * hdp + QB * lp + QB * hdp);
+}
+
+static inline vf
+splat(float x)
+{
+	vf v = { 0 };
+
+	return v + x;
+}
+
+static inline vf
+vload(const float *p)
+{
+	vf v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline void
+vstore(float *p, vf v)
+{
+	memcpy(p, &v, sizeof v);
+}
+
+/* e^x for x <= 0 (softmax after subtracting the maximum): 2^n · p(r), x = n ln 2 + r,
+ * |r| <= ln 2 / 2, p the degree-6 Taylor polynomial (relative error ~1e-7); below -87 the
+ * result is 0. */
+static inline vf
+vexp_nonpos(vf x)
+{
+	const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+	vi under = x < splat(-87.0f);
+	vf t, n, r, p;
+	vi bits;
+
+	x = (vf)((vi)x & ~under) + (vf)((vi)splat(-87.0f) & under);
+	t = x * 1.44269504088896341f + magic;
+	n = t - magic;
+	r = x - n * 0.693359375f;          /* ln 2 in two parts (Cody and Waite) */
+	r = r + n * 2.12194440e-4f;
+	p = splat(1.0f / 720);
+	p = p * r + 1.0f / 120;
+	p = p * r + 1.0f / 24;
+	p = p * r + 1.0f / 6;
+	p = p * r + 0.5f;
+	p = p * r + 1.0f;
+	p = p * r + 1.0f;
+	bits = ((vi)t - (vi)splat(magic) + 127) << 23;
+	p = p * (vf)bits;
+	return (vf)((vi)p & ~under);
+}
+
+/* s[r][j] = scale · q_r · k_j for QB queries and all lp keys. */
+static void
+scores(const float *q, int64_t hdp, int hd, const float *kt, int64_t lp, float scale, float *s)
+{
+	for (int64_t j = 0; j < lp; j += KB) {
+		vf a00 = { 0 }, a01 = { 0 }, a02 = { 0 }, a03 = { 0 };
+		vf a10 = { 0 }, a11 = { 0 }, a12 = { 0 }, a13 = { 0 };
+		vf a20 = { 0 }, a21 = { 0 }, a22 = { 0 }, a23 = { 0 };
+		vf a30 = { 0 }, a31 = { 0 }, a32 = { 0 }, a33 = { 0 };
+
+		for (int d = 0; d < hd; d++) {
+			const float *k = kt + d * lp + j;
+			vf k0 = vload(k), k1 = vload(k + VL), k2 = vload(k + 2 * VL);
+			vf k3 = vload(k + 3 * VL);
+			float q0 = q[d], q1 = q[hdp + d], q2 = q[2 * hdp + d];
+			float q3 = q[3 * hdp + d];
+
+			a00 += q0 * k0; a01 += q0 * k1; a02 += q0 * k2; a03 += q0 * k3;
+			a10 += q1 * k0; a11 += q1 * k1; a12 += q1 * k2; a13 += q1 * k3;
+			a20 += q2 * k0; a21 += q2 * k1; a22 += q2 * k2; a23 += q2 * k3;
+			a30 += q3 * k0; a31 += q3 * k1; a32 += q3 * k2; a33 += q3 * k3;
+		}
+#define ROW(r, x0, x1, x2, x3)                                                             \
+	do {                                                                               \
+		float *o = s + (r) * lp + j;                                               \
+		vstore(o, (x0) * scale);                                                   \
+		vstore(o + VL, (x1) * scale);                                              \
+		vstore(o + 2 * VL, (x2) * scale);                                          \
+		vstore(o + 3 * VL, (x3) * scale);                                          \
+	} while (0)
+		ROW(0, a00, a01, a02, a03);
+		ROW(1, a10, a11, a12, a13);
+		ROW(2, a20, a21, a22, a23);
+		ROW(3, a30, a31, a32, a33);
+#undef ROW
+	}
+}
+
+/* In place: s[0 .. len) = softmax, s[len .. lp) = 0. */
+static void
+softmax(float *s, int64_t len, int64_t lp)
+{
+	float max = s[0], sum = 0;
+	vf acc = { 0 };
+
+	for (int64_t j = 1; j < len; j++)
+		if (s[j] > max)
+			max = s[j];
+	for (int64_t j = 0; j < lp; j += VL)
+		vstore(s + j, vexp_nonpos(vload(s + j) - max));
+	for (int64_t j = len; j < lp; j++)
+		s[j] = 0;            /* padded keys (their scores are not even computed from keys) */
+	for (int64_t j = 0; j < lp; j += VL)
+		acc += vload(s + j);
+	for (int i = 0; i < VL; i++)
+		sum += acc[i];
+	for (int64_t j = 0; j < lp; j += VL)
+		vstore(s + j, vload(s + j) * (1.0f / sum));
+}
+
+/* o[r] = Σ_j s[r][j] v_j for QB queries, over the first len keys. */
+static void
+weighted_sum(const float *s, int64_t lp, const float *v, int64_t hdp, int64_t len, float *o)
+{
+	int64_t c = 0;
+
+	for (; c + 2 * VL <= hdp; c += 2 * VL) {
+		vf a00 = { 0 }, a01 = { 0 }, a10 = { 0 }, a11 = { 0 };
+		vf a20 = { 0 }, a21 = { 0 }, a30 = { 0 }, a31 = { 0 };
+
+		for (int64_t j = 0; j < len; j++) {
+			vf v0 = vload(v + j * hdp + c), v1 = vload(v + j * hdp + c + VL);
+			float p0 = s[j], p1 = s[lp + j], p2 = s[2 * lp + j], p3 = s[3 * lp + j];
+
+			a00 += p0 * v0; a01 += p0 * v1;
+			a10 += p1 * v0; a11 += p1 * v1;
+			a20 += p2 * v0; a21 += p2 * v1;
+			a30 += p3 * v0; a31 += p3 * v1;
+		}
+		vstore(o + c, a00); vstore(o + c + VL, a01);
+		vstore(o + hdp + c, a10); vstore(o + hdp + c + VL, a11);
+		vstore(o + 2 * hdp + c, a20); vstore(o + 2 * hdp + c + VL, a21);
+		vstore(o + 3 * hdp + c, a30); vstore(o + 3 * hdp + c + VL, a31);
+	}
+	for (; c < hdp; c += VL) {
+		vf a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+
+		for (int64_t j = 0; j < len; j++) {
+			vf v0 = vload(v + j * hdp + c);
+
+			a0 += s[j] * v0;
+			a1 += s[lp + j] * v0;
+			a2 += s[2 * lp + j] * v0;
+			a3 += s[3 * lp + j] * v0;
+		}
+		vstore(o + c, a0);
+		vstore(o + hdp + c, a1);
+		vstore(o + 2 * hdp + c, a2);
+		vstore(o + 3 * hdp + c, a3);
+	}
+}
+
+void
+qvl_vit_attn_group(const float *qkv, int64_t d, int head, int hd, const int64_t *rows,
+    int64_t len, int64_t maxlen, float *scratch, float *out)
+{
+	int64_t hdp = round_up(hd, VL), lp = round_up(len, KB), maxlp = round_up(maxlen, KB);
+	float *q = scratch, *kt = q + round_up(maxlen, QB) * hdp, *v = kt + hdp * maxlp;
+	float *s = v + maxlp * hdp, *o = s + QB * maxlp;
+	float scale = 1.0f / sqrtf((float)hd);
+
+	/* Gather; padding rows/columns keep whatever finite values they had: padded keys are
+	 * masked in softmax, padded values get probability 0, padded queries are dropped. */
+	for (int64_t i = 0; i < len; i++) {
+		const float *src = qkv + rows[i] * 3 * d + (int64_t)head * hd;
+
+		memcpy(q + i * hdp, src, (size_t)hd * sizeof *q);
+		for (int c = 0; c < hd; c++)
+			kt[c * lp + i] = src[d + c];
+		memcpy(v + i * hdp, src + 2 * d, (size_t)hd * sizeof *v);
+	}
+	for (int64_t i0 = 0; i0 < len; i0 += QB) {
+		scores(q + i0 * hdp, hdp, hd, kt, lp, scale, s);
+		for (int r = 0; r < QB; r++)
+			softmax(s + r * lp, len, lp);
+		weighted_sum(s, lp, v, hdp, len, o);
+		for (int r = 0; r < QB && i0 + r < len; r++)
+			memcpy(out + rows[i0 + r] * d + (int64_t)head * hd, o + r * hdp,
+			    (size_t)hd * sizeof *o);
+	}
+}
