@@ -396,7 +396,12 @@ test_draw(void)
 	qvl_draw_box(&img, 10, 20, 40, 40, "1 cat", 2, 1, red);
 
 	fd = mkstemp(path);
-	CHECK(fd >= 0 && (f = fdopen(fd, "wb")) != NULL, "temp file");
+	f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	CHECK(f != NULL, "temp file");
+	if (f == NULL) {
+		qvl_image_free(&img);
+		return;
+	}
 	CHECK(qvl_image_write_png(f, &img, &err) == 0, "write png");
 	fclose(f);
 	CHECK(qvl_image_load(path, NULL, &back, &err) == 0, "load png: %s", err.msg);
