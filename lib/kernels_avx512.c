@@ -16,6 +16,10 @@
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) T512
 
+/* The loops over the group's rows and inputs must unroll completely for the accumulators to
+ * live in registers (R and N are constants at every call). */
+#define UNROLL _Pragma("GCC unroll 8")
+
 #define RB 4 /* rows per group */
 #define NB 4 /* inputs per pass */
 
@@ -52,29 +56,39 @@ rows_float(qvl_dtype dt, const char *w, int64_t ldw, int R, int64_t cols, const 
 	__m512 acc[RB][NB], xv[NB];
 	int64_t c = 0;
 
+	UNROLL
 	for (int r = 0; r < R; r++)
+		UNROLL
 		for (int i = 0; i < N; i++)
 			acc[r][i] = _mm512_setzero_ps();
 	for (; c + 16 <= cols; c += 16) {
+		UNROLL
 		for (int i = 0; i < N; i++)
 			xv[i] = _mm512_loadu_ps(x + i * ldx + c);
+		UNROLL
 		for (int r = 0; r < R; r++) {
 			__m512 wv = load_w(dt, w + r * ldw, c);
+			UNROLL
 			for (int i = 0; i < N; i++)
 				acc[r][i] = _mm512_fmadd_ps(wv, xv[i], acc[r][i]);
 		}
 	}
 	if (c < cols) {
 		__mmask16 m = (__mmask16)((1u << (cols - c)) - 1);
+		UNROLL
 		for (int i = 0; i < N; i++)
 			xv[i] = _mm512_maskz_loadu_ps(m, x + i * ldx + c);
+		UNROLL
 		for (int r = 0; r < R; r++) {
 			__m512 wv = load_w_mask(dt, w + r * ldw, c, m);
+			UNROLL
 			for (int i = 0; i < N; i++)
 				acc[r][i] = _mm512_fmadd_ps(wv, xv[i], acc[r][i]);
 		}
 	}
+	UNROLL
 	for (int r = 0; r < R; r++)
+		UNROLL
 		for (int i = 0; i < N; i++)
 			y[i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
 }
@@ -85,80 +99,158 @@ q8_half(const int8_t *p, __mmask16 m)
 	return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
 }
 
-/* w: the group's first row, ldw bytes apart; sc: its first row's scales, nb apart. */
+/* Scales of a group's rows widened to float32 ahead of the block loop, so each block costs
+ * one broadcast from L1; columns go in chunks of SCALE_CHUNK blocks (32768 values), which
+ * does not change the order of the sums. */
+#define SCALE_CHUNK 1024
+
+INLINE void
+widen_scales(const uint16_t *sc, int64_t nb, int R, int64_t b0, int64_t nblk,
+    float (*out)[SCALE_CHUNK])
+{
+	UNROLL
+	for (int r = 0; r < R; r++) {
+		int64_t b = 0;
+		for (; b + 16 <= nblk; b += 16)
+			_mm512_storeu_ps(out[r] + b, _mm512_cvtph_ps(_mm256_loadu_si256(
+			    (const __m256i *)(sc + r * nb + b0 + b))));
+		if (b < nblk) {
+			__mmask16 m = (__mmask16)((1u << (nblk - b)) - 1);
+			_mm512_mask_storeu_ps(out[r] + b, m, _mm512_cvtph_ps(
+			    _mm256_maskz_loadu_epi16(m, sc + r * nb + b0 + b)));
+		}
+	}
+}
+
+/* w: the group's first row, rows cols bytes apart; sc: its first row's scales, nb apart.
+ * Each block's weights are dequantized exactly as widen does (q * d, one rounding), then
+ * multiplied into the accumulators. */
 INLINE void
 rows_q8(const int8_t *w, const uint16_t *sc, int64_t nb, int R, int64_t cols, const float *x,
     int64_t ldx, int N, float *y, int64_t ldy)
 {
 	__m512 acc[RB][NB], x0[NB], x1[NB];
+	float d[RB][SCALE_CHUNK];
 
+	UNROLL
 	for (int r = 0; r < R; r++)
+		UNROLL
 		for (int i = 0; i < N; i++)
 			acc[r][i] = _mm512_setzero_ps();
-	for (int64_t c = 0, b = 0; c < cols; c += QVL_QBLOCK, b++) {
-		int64_t len = cols - c;
-		__mmask16 m0 = len >= 16 ? 0xffff : (__mmask16)((1u << len) - 1);
-		__mmask16 m1 = len >= 32 ? 0xffff : len > 16 ? (__mmask16)((1u << (len - 16)) - 1) : 0;
-		for (int i = 0; i < N; i++) {
-			x0[i] = _mm512_maskz_loadu_ps(m0, x + i * ldx + c);
-			x1[i] = _mm512_maskz_loadu_ps(m1, x + i * ldx + c + 16);
-		}
-		for (int r = 0; r < R; r++) {
-			const int8_t *p = w + r * cols + c;
-			__m512 w0 = q8_half(p, m0), w1 = q8_half(p + 16, m1);
-			__m512 d = _mm512_set1_ps(_cvtsh_ss(sc[r * nb + b]));
+	for (int64_t b0 = 0; b0 < nb; b0 += SCALE_CHUNK) {
+		int64_t nblk = nb - b0 < SCALE_CHUNK ? nb - b0 : SCALE_CHUNK;
+		int64_t full = (b0 + nblk) * QVL_QBLOCK <= cols ? nblk : nblk - 1;
+		widen_scales(sc, nb, R, b0, nblk, d);
+		for (int64_t b = 0; b < full; b++) {
+			int64_t c = (b0 + b) * QVL_QBLOCK;
+			UNROLL
 			for (int i = 0; i < N; i++) {
-				__m512 part = _mm512_mul_ps(w0, x0[i]);
-				part = _mm512_fmadd_ps(w1, x1[i], part);
-				acc[r][i] = _mm512_fmadd_ps(part, d, acc[r][i]);
+				x0[i] = _mm512_loadu_ps(x + i * ldx + c);
+				x1[i] = _mm512_loadu_ps(x + i * ldx + c + 16);
+			}
+			UNROLL
+			for (int r = 0; r < R; r++) {
+				const int8_t *p = w + r * cols + c;
+				__m512 dv = _mm512_set1_ps(d[r][b]);
+				__m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+				    _mm_loadu_si128((const __m128i *)p))), dv);
+				__m512 w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+				    _mm_loadu_si128((const __m128i *)(p + 16)))), dv);
+				UNROLL
+				for (int i = 0; i < N; i++) {
+					acc[r][i] = _mm512_fmadd_ps(w0, x0[i], acc[r][i]);
+					acc[r][i] = _mm512_fmadd_ps(w1, x1[i], acc[r][i]);
+				}
+			}
+		}
+		if (full < nblk) {
+			int64_t c = (b0 + full) * QVL_QBLOCK, len = cols - c;
+			__mmask16 m0 = len >= 16 ? 0xffff : (__mmask16)((1u << len) - 1);
+			__mmask16 m1 = len > 16 ? (__mmask16)((1u << (len - 16)) - 1) : 0;
+			UNROLL
+			for (int i = 0; i < N; i++) {
+				x0[i] = _mm512_maskz_loadu_ps(m0, x + i * ldx + c);
+				x1[i] = _mm512_maskz_loadu_ps(m1, x + i * ldx + c + 16);
+			}
+			UNROLL
+			for (int r = 0; r < R; r++) {
+				const int8_t *p = w + r * cols + c;
+				__m512 dv = _mm512_set1_ps(d[r][full]);
+				__m512 w0 = _mm512_mul_ps(q8_half(p, m0), dv);
+				__m512 w1 = _mm512_mul_ps(q8_half(p + 16, m1), dv);
+				UNROLL
+				for (int i = 0; i < N; i++) {
+					acc[r][i] = _mm512_fmadd_ps(w0, x0[i], acc[r][i]);
+					acc[r][i] = _mm512_fmadd_ps(w1, x1[i], acc[r][i]);
+				}
 			}
 		}
 	}
+	UNROLL
 	for (int r = 0; r < R; r++)
+		UNROLL
 		for (int i = 0; i < N; i++)
 			y[i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
+/* q4: the 16 values a block's nibbles can take, d * q + m (one rounding), sit in one
+ * register; vpermps looks each weight up by its nibble (it reads only the low 4 bits of
+ * each index, so the high nibble needs a shift but no mask). */
 INLINE void
 rows_q4(const uint8_t *w, int64_t ldw, const uint16_t *sc, const uint16_t *mn, int64_t nb,
-    int R, int64_t cols, const float *x, int64_t ldx, const float *xsum, int N, float *y,
-    int64_t ldy)
+    int R, int64_t cols, const float *x, int64_t ldx, int N, float *y, int64_t ldy)
 {
 	__m512 acc[RB][NB], x0[NB], x1[NB];
-	float macc[RB][NB];
-	const __m512i low = _mm512_set1_epi32(15);
+	float d[RB][SCALE_CHUNK], m[RB][SCALE_CHUNK];
+	const __m512 iota = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
 
+	UNROLL
 	for (int r = 0; r < R; r++)
-		for (int i = 0; i < N; i++) {
+		UNROLL
+		for (int i = 0; i < N; i++)
 			acc[r][i] = _mm512_setzero_ps();
-			macc[r][i] = 0;
-		}
-	for (int64_t c = 0, b = 0; c < cols; c += QVL_QBLOCK, b++) {
-		int64_t len = cols - c;
-		__mmask16 m0 = len >= 16 ? 0xffff : (__mmask16)((1u << len) - 1);
-		__mmask16 m1 = len >= 32 ? 0xffff : len > 16 ? (__mmask16)((1u << (len - 16)) - 1) : 0;
-		for (int i = 0; i < N; i++) {
-			x0[i] = _mm512_maskz_loadu_ps(m0, x + i * ldx + c);
-			x1[i] = _mm512_maskz_loadu_ps(m1, x + i * ldx + c + 16);
-		}
-		for (int r = 0; r < R; r++) {
-			__m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(
-			    (const __m128i *)(w + r * ldw + b * (QVL_QBLOCK / 2))));
-			__m512 w0 = _mm512_cvtepi32_ps(_mm512_and_si512(v, low));
-			__m512 w1 = _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4));
-			__m512 d = _mm512_set1_ps(_cvtsh_ss(sc[r * nb + b]));
-			float m = _cvtsh_ss(mn[r * nb + b]);
-			for (int i = 0; i < N; i++) {
-				__m512 part = _mm512_mul_ps(w0, x0[i]);
-				part = _mm512_fmadd_ps(w1, x1[i], part);
-				acc[r][i] = _mm512_fmadd_ps(part, d, acc[r][i]);
-				macc[r][i] += m * xsum[i * nb + b];
+	for (int64_t b0 = 0; b0 < nb; b0 += SCALE_CHUNK) {
+		int64_t nblk = nb - b0 < SCALE_CHUNK ? nb - b0 : SCALE_CHUNK;
+		widen_scales(sc, nb, R, b0, nblk, d);
+		widen_scales(mn, nb, R, b0, nblk, m);
+		for (int64_t b = 0; b < nblk; b++) {
+			int64_t c = (b0 + b) * QVL_QBLOCK, len = cols - c;
+			if (len >= QVL_QBLOCK) {
+				UNROLL
+				for (int i = 0; i < N; i++) {
+					x0[i] = _mm512_loadu_ps(x + i * ldx + c);
+					x1[i] = _mm512_loadu_ps(x + i * ldx + c + 16);
+				}
+			} else {
+				__mmask16 m0 = len >= 16 ? 0xffff : (__mmask16)((1u << len) - 1);
+				__mmask16 m1 = len > 16 ? (__mmask16)((1u << (len - 16)) - 1) : 0;
+				UNROLL
+				for (int i = 0; i < N; i++) {
+					x0[i] = _mm512_maskz_loadu_ps(m0, x + i * ldx + c);
+					x1[i] = _mm512_maskz_loadu_ps(m1, x + i * ldx + c + 16);
+				}
+			}
+			UNROLL
+			for (int r = 0; r < R; r++) {
+				__m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)
+				    (w + r * ldw + (b0 + b) * (QVL_QBLOCK / 2))));
+				__m512 table = _mm512_fmadd_ps(iota, _mm512_set1_ps(d[r][b]),
+				    _mm512_set1_ps(m[r][b]));
+				__m512 w0 = _mm512_permutexvar_ps(v, table);
+				__m512 w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table);
+				UNROLL
+				for (int i = 0; i < N; i++) {
+					acc[r][i] = _mm512_fmadd_ps(w0, x0[i], acc[r][i]);
+					acc[r][i] = _mm512_fmadd_ps(w1, x1[i], acc[r][i]);
+				}
 			}
 		}
 	}
+	UNROLL
 	for (int r = 0; r < R; r++)
+		UNROLL
 		for (int i = 0; i < N; i++)
-			y[i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]) + macc[r][i];
+			y[i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
 /* One group of R rows starting at r for N inputs; the switches make R and N constants so
@@ -169,6 +261,7 @@ group(const qvl_matrix *w, int64_t r, int R, const float *x, int64_t ldx, const 
 {
 	int64_t cols = w->cols, nb = qvl_qblocks(cols);
 
+	(void)xsum; /* the q4 kernel folds the mins into its lookup table */
 	switch (w->dtype) {
 	case QVL_I8:
 		rows_q8((const int8_t *)w->data + r * cols, (const uint16_t *)w->scales + r * nb,
@@ -177,7 +270,7 @@ group(const qvl_matrix *w, int64_t r, int R, const float *x, int64_t ldx, const 
 	case QVL_U8:
 		rows_q4((const uint8_t *)w->data + r * qvl_q4_row_bytes(cols),
 		    qvl_q4_row_bytes(cols), (const uint16_t *)w->scales + r * nb,
-		    (const uint16_t *)w->mins + r * nb, nb, R, cols, x, ldx, xsum, N, y + r, ldy);
+		    (const uint16_t *)w->mins + r * nb, nb, R, cols, x, ldx, N, y + r, ldy);
 		break;
 	case QVL_BF16:
 		rows_float(QVL_BF16, (const char *)w->data + r * cols * 2, cols * 2, R, cols, x,
