@@ -234,6 +234,10 @@ match_object(const char *s, size_t at, size_t len)
 	int depth = 0, in_str = 0;
 	size_t i;
 
+	/* A grounding object is short; a longer span is looked into instead (by the caller),
+	 * which keeps many unclosed braces from taking quadratic time. */
+	if (len - at > ((size_t)256 << 10))
+		len = at + ((size_t)256 << 10);
 	for (i = at; i < len; i++) {
 		char c = s[i];
 

@@ -147,15 +147,23 @@ html_attr(const char *s, size_t len, const char *name)
 	return NULL;
 }
 
+/* How far an element's closing tag is looked for, and a start tag's '<' before data-bbox:
+ * a cut-short document of thousands of unclosed elements must not take quadratic time. */
+#define ELEMENT_LIMIT ((size_t)64 << 10)
+#define TAG_LIMIT ((size_t)4 << 10)
+
 /* End of the element whose content starts at `from`: the offset of its closing tag
- * </name>, counting nested elements of the same name; len when it is not closed. */
+ * </name>, counting nested elements of the same name; len when it is not closed within
+ * ELEMENT_LIMIT.  *any_close tells whether some </name> was seen at all. */
 static size_t
-html_element_end(const char *s, size_t from, size_t len, const char *name, size_t nl)
+html_element_end(const char *s, size_t from, size_t len, const char *name, size_t nl,
+    int *any_close)
 {
-	size_t i = from, depth = 1;
+	size_t i = from, depth = 1, end = len - from > ELEMENT_LIMIT ? from + ELEMENT_LIMIT : len;
 	const char *p;
 
-	while (i < len && (p = memchr(s + i, '<', len - i)) != NULL) {
+	*any_close = end < len;
+	while (i < end && (p = memchr(s + i, '<', end - i)) != NULL) {
 		size_t at = (size_t)(p - s), ns = at + 1;
 		int closing = ns < len && s[ns] == '/';
 
@@ -164,7 +172,7 @@ html_element_end(const char *s, size_t from, size_t len, const char *name, size_
 		    (ns + nl == len || !is_name_char((unsigned char)s[ns + nl]))) {
 			if (!closing)
 				depth++;
-			else if (--depth == 0)
+			else if ((*any_close = 1) && --depth == 0)
 				return at;
 		}
 		i = at + 1;
@@ -178,14 +186,16 @@ qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 	const char *p;
 	size_t from = 0, at, tag, name_s, name_e, j, start_end, content_end;
 	double nums[8];
-	char q, *label, *alt;
-	int n;
+	char q, *label, *alt, unclosed[16] = "";
+	size_t unclosed_after = 0;
+	int n, any_close;
 
 	while ((p = find(s, from, len, "data-bbox")) != NULL) {
 		at = (size_t)(p - s);
 		from = at + 9;
 		/* Inside a start tag: the nearest of '<' and '>' before it is '<'. */
-		for (tag = at; tag > 0 && s[tag - 1] != '<' && s[tag - 1] != '>'; tag--)
+		for (tag = at; tag > 0 && at - tag < TAG_LIMIT && s[tag - 1] != '<' &&
+		    s[tag - 1] != '>'; tag--)
 			;
 		if (tag == 0 || s[tag - 1] != '<')
 			continue;
@@ -239,8 +249,19 @@ qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 		label = NULL;
 		if (start_end < len && !(j > 0 && s[j - 1] == '/') &&
 		    !in_list(void_tags, s + name_s, name_e - name_s)) {
-			content_end = html_element_end(s, start_end, len, s + name_s,
-			    name_e - name_s);
+			/* No </name> anywhere after an earlier element: none after this one. */
+			if (unclosed[0] != '\0' && start_end >= unclosed_after &&
+			    name_eq(unclosed, strlen(unclosed), s + name_s, name_e - name_s)) {
+				content_end = len;
+			} else {
+				content_end = html_element_end(s, start_end, len, s + name_s,
+				    name_e - name_s, &any_close);
+				if (!any_close && name_e - name_s < sizeof unclosed) {
+					memcpy(unclosed, s + name_s, name_e - name_s);
+					unclosed[name_e - name_s] = '\0';
+					unclosed_after = start_end;
+				}
+			}
 			if (content_end == len) {
 				/* Not closed (cut short): its text runs to the next tag. */
 				const char *lt = memchr(s + start_end, '<', len - start_end);
