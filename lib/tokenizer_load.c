@@ -109,7 +109,7 @@ qvl_tok_lookup_hashed(const qvl_tokenizer *tok, const unsigned char *s, size_t n
 
 /* Inserts a vocabulary string; a string already present keeps its first id (returns 0). */
 static int
-vocab_insert(qvl_tokenizer *tok, const unsigned char *s, size_t n, uint32_t id)
+vocab_insert(qvl_tokenizer *tok, const unsigned char *s, size_t n, uint64_t hash, uint32_t id)
 {
 	unsigned char key[1 + QVL_VOCAB_INLINE];
 	qvl_vocab_slot *slot;
@@ -117,8 +117,7 @@ vocab_insert(qvl_tokenizer *tok, const unsigned char *s, size_t n, uint32_t id)
 	uint32_t other;
 
 	slot_key(s, n, key);
-	for (i = qvl_tok_hash(s, n) & tok->slot_mask; tok->slots[i].id1 != 0;
-	    i = (i + 1) & tok->slot_mask) {
+	for (i = hash & tok->slot_mask; tok->slots[i].id1 != 0; i = (i + 1) & tok->slot_mask) {
 		slot = &tok->slots[i];
 		other = slot->id1 - 1;
 		if (memcmp(&slot->len, key, sizeof(key)) == 0 && tok->raw_len[other] == n &&
@@ -431,6 +430,7 @@ verbatim:
 /* Vocabulary entries as read, before the id tables exist. */
 typedef struct entry {
 	uint32_t id, raw_off, raw_len, str_off;
+	uint64_t hash; /* of the raw bytes */
 } entry;
 
 typedef struct loader {
@@ -468,6 +468,7 @@ add_entry(loader *L, long id, const char *s, size_t n)
 	e->raw_off = (uint32_t)L->raw.n;
 	e->raw_len = (uint32_t)qvl_tok_byte_level_decode((const unsigned char *)s, n,
 	    (unsigned char *)L->raw.p + L->raw.n);
+	e->hash = qvl_tok_hash((unsigned char *)L->raw.p + e->raw_off, e->raw_len);
 	L->raw.n += e->raw_len;
 	if (e->id > L->max_id)
 		L->max_id = e->id;
@@ -518,15 +519,14 @@ build_tables(qvl_tokenizer *tok, loader *L, size_t nvocab, qvl_err *err)
 	L->raw.p = L->str.p = NULL;
 	for (i = 0; i < L->nents; i++) {
 		if (i + 16 < nvocab) /* insertion is miss-bound too: look ahead */
-			__builtin_prefetch(&tok->slots[qvl_tok_hash(tok->raw +
-			    L->ents[i + 16].raw_off, L->ents[i + 16].raw_len) & tok->slot_mask]);
+			__builtin_prefetch(&tok->slots[L->ents[i + 16].hash & tok->slot_mask]);
 		e = &L->ents[i];
 		tok->raw_off[e->id] = e->raw_off;
 		tok->raw_len[e->id] = e->raw_len;
 		tok->str_off[e->id] = e->str_off;
 		if (i < nvocab) {
 			tok->flags[e->id] |= TOK_VOCAB;
-			if (!vocab_insert(tok, tok->raw + e->raw_off, e->raw_len, e->id))
+			if (!vocab_insert(tok, tok->raw + e->raw_off, e->raw_len, e->hash, e->id))
 				continue; /* a duplicate string keeps its first id */
 		} else
 			tok->flags[e->id] = TOK_ADDED; /* an added token shadows a vocab id */
@@ -825,6 +825,9 @@ read_file(qvl_tokenizer *tok, const char *data, size_t size, qvl_err *err)
 	size_t nvocab;
 	int i, more, r = -1;
 
+	/* The token strings are about a sixth of the file: reserve once instead of regrowing. */
+	if (buf_reserve(&L.raw, size / 6, err) < 0 || buf_reserve(&L.str, size / 6, err) < 0)
+		goto out;
 	if (expect(&L.s, '{') < 0)
 		goto out;
 	if (empty(&L.s, '}')) {
