@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct qvl_reader {
 	FILE *f;
@@ -124,16 +125,16 @@ read_full(FILE *f, void *buf, size_t n)
 	return -1;
 }
 
+/* Parses a header into rec without allocating the payload (rec->t.data stays NULL). */
 static int
-parse_header(qvl_reader *r, const char *text, size_t len, qvl_record *rec, qvl_err *err)
+parse_header(const char *text, size_t len, qvl_record *rec, qvl_err *err)
 {
 	json_error_t jerr;
 	json_t *root, *jname, *jdtype, *jshape, *jmeta;
-	qvl_dtype dtype;
-	int64_t shape[QVL_MAX_DIMS];
 	size_t ndim;
 	int rc = -1;
 
+	memset(rec, 0, sizeof *rec);
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
 		return qvl_fail(err, "header is not valid JSON: %s (column %d)", jerr.text, jerr.column);
@@ -153,7 +154,7 @@ parse_header(qvl_reader *r, const char *text, size_t len, qvl_record *rec, qvl_e
 		qvl_fail(err, "header has no \"dtype\" string");
 		goto out;
 	}
-	if (qvl_dtype_parse(json_string_value(jdtype), &dtype) < 0) {
+	if (qvl_dtype_parse(json_string_value(jdtype), &rec->t.dtype) < 0) {
 		qvl_fail(err, "unknown dtype \"%s\"", json_string_value(jdtype));
 		goto out;
 	}
@@ -161,24 +162,97 @@ parse_header(qvl_reader *r, const char *text, size_t len, qvl_record *rec, qvl_e
 		qvl_fail(err, "\"shape\" is not an array of at most %d integers", QVL_MAX_DIMS);
 		goto out;
 	}
+	rec->t.ndim = (int)ndim;
 	for (size_t i = 0; i < ndim; i++) {
 		json_t *d = json_array_get(jshape, i);
 		if (!json_is_integer(d)) {
 			qvl_fail(err, "\"shape\"[%zu] is not an integer", i);
 			goto out;
 		}
-		shape[i] = json_integer_value(d);
+		rec->t.shape[i] = json_integer_value(d);
 	}
+	if (qvl_shape_size(rec->t.shape, rec->t.ndim, rec->t.dtype, NULL, &rec->t.nbytes, err) < 0)
+		goto out;
 	if (jmeta != NULL && !json_is_object(jmeta)) {
 		qvl_fail(err, "\"meta\" is not an object");
 		goto out;
 	}
-	if (qvl_record_new(rec, json_string_value(jname), dtype, (int)ndim, shape, jmeta, err) < 0)
+	rec->name = strdup(json_string_value(jname));
+	rec->meta = jmeta ? json_incref(jmeta) : json_object();
+	if (rec->name == NULL || rec->meta == NULL) {
+		qvl_fail(err, "out of memory");
 		goto out;
+	}
 	rc = 0;
 out:
-	(void)r;
 	json_decref(root);
+	if (rc < 0)
+		qvl_record_free(rec);
+	return rc;
+}
+
+/* Payloads above this are read in pieces before the final buffer is allocated, so a header
+ * that claims terabytes on a pipe costs only the bytes that actually arrive. */
+#define TRUST_BYTES ((size_t)1 << 30)
+
+/* Bytes left in a regular file from the current position, or SIZE_MAX when unknown. */
+static size_t
+bytes_left(FILE *f)
+{
+	struct stat st;
+	long pos;
+
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || (pos = ftell(f)) < 0)
+		return SIZE_MAX;
+	return st.st_size > pos ? (size_t)(st.st_size - pos) : 0;
+}
+
+/* Reads the payload of rec (nbytes set) into a new aligned buffer: 1, or -1 when cut short
+ * (errno nonzero on a read error). */
+static int
+read_payload(FILE *f, qvl_record *rec)
+{
+	size_t n = rec->t.nbytes, got = 0;
+	char **pieces = NULL;
+	int npieces = 0, rc = -1;
+
+	errno = 0;
+	if (n > bytes_left(f))
+		return -1;
+	if (n <= TRUST_BYTES) {
+		if ((rec->t.data = qvl_alloc(n)) == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		return n == 0 || read_full(f, rec->t.data, n) == 1 ? 1 : -1;
+	}
+	while (got < n) {
+		size_t want = n - got < TRUST_BYTES ? n - got : TRUST_BYTES;
+		char **p = realloc(pieces, (size_t)(npieces + 1) * sizeof *pieces);
+		if (p == NULL || (p[npieces] = malloc(want)) == NULL) {
+			if (p)
+				pieces = p;
+			errno = ENOMEM;
+			goto out;
+		}
+		pieces = p;
+		if (read_full(f, pieces[npieces++], want) != 1)
+			goto out;
+		got += want;
+	}
+	if ((rec->t.data = qvl_alloc(n)) == NULL) {
+		errno = ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < npieces; i++) {
+		size_t off = (size_t)i * TRUST_BYTES;
+		memcpy((char *)rec->t.data + off, pieces[i], n - off < TRUST_BYTES ? n - off : TRUST_BYTES);
+	}
+	rc = 1;
+out:
+	for (int i = 0; i < npieces; i++)
+		free(pieces[i]);
+	free(pieces);
 	return rc;
 }
 
@@ -214,16 +288,17 @@ qvl_reader_next(qvl_reader *r, qvl_record *rec, qvl_err *err)
 		r->header = p;
 		r->header_cap = header_len + 1;
 	}
-	if (read_full(r->f, r->header, header_len) != 1 && header_len > 0)
+	if (header_len > 0 && read_full(r->f, r->header, header_len) != 1)
 		return qvl_fail(err, "%s: record %ld: stream cut short in the header", r->name,
 		    r->index);
 	r->header[header_len] = '\0';
-	if (parse_header(r, r->header, header_len, rec, err) < 0)
+	if (parse_header(r->header, header_len, rec, err) < 0)
 		return qvl_err_prefix(err, "%s: record %ld", r->name, r->index);
-	if (rec->t.nbytes > 0 && read_full(r->f, rec->t.data, rec->t.nbytes) != 1) {
-		int e = ferror(r->f) ? errno : 0;
-		qvl_fail(err, "%s: record %ld (%s): payload cut short (want %zu bytes)%s%s",
-		    r->name, r->index, rec->name, rec->t.nbytes, e ? ": " : "", e ? strerror(e) : "");
+	if (read_payload(r->f, rec) != 1) {
+		int e = errno;
+		qvl_fail(err, "%s: record %ld (%s): payload %s (%zu bytes)%s%s", r->name, r->index,
+		    rec->name, e == ENOMEM ? "too large for memory" : "cut short", rec->t.nbytes,
+		    e && e != ENOMEM ? ": " : "", e && e != ENOMEM ? strerror(e) : "");
 		qvl_record_free(rec);
 		return -1;
 	}

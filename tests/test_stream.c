@@ -151,6 +151,9 @@ test_malformed(void)
 	const char *shapestr = "{\"name\":\"x\",\"dtype\":\"F32\",\"shape\":[\"2\"]}";
 	n = raw_record(buf, "QVL1", shapestr, (uint32_t)strlen(shapestr), 8);
 	expect_error("non-integer shape", buf, n, "shape");
+	const char *huge = "{\"name\":\"x\",\"dtype\":\"F32\",\"shape\":[1099511627776]}";
+	n = raw_record(buf, "QVL1", huge, (uint32_t)strlen(huge), 64);
+	expect_error("4 TiB claimed, 64 bytes sent", buf, n, "cut short");
 	n = raw_record(buf, "QVL1", good, (uint32_t)strlen(good), 5);
 	expect_error("payload cut short", buf, n, "payload cut short");
 	/* a good record followed by garbage: the error names record 1 */
