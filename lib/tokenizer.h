@@ -1,7 +1,9 @@
 /* tokenizer.h: the Qwen2 byte-level BPE tokenizer, read from a model directory's
  * tokenizer.json, encoding and decoding exactly as Hugging Face `tokenizers` does for
  * Qwen2.5-VL: added tokens matched in the raw text, NFC per segment, the Qwen2 split regex,
- * byte-level mapping, BPE by merge rank; lossy UTF-8 decoding and a streaming decoder. */
+ * byte-level mapping, BPE by merge rank; lossy UTF-8 decoding and a streaming decoder.
+ * A loaded tokenizer is never modified: threads may share one (encode keeps its caches per
+ * call). */
 #ifndef QVL_TOKENIZER_H
 #define QVL_TOKENIZER_H
 
