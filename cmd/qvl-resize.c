@@ -148,10 +148,7 @@ plan(const char *src, int w, int h, double dpi_x, double dpi_y, int64_t *rw, int
 			    *sx != 1 || *sy != 1 ? ", scaling to 72 dpi" :
 			    dpi_x > 0 ? ", kept" : " (unknown), kept");
 	}
-	if (*sx != 1 || *sy != 1) {
-		vw = (int64_t)fmax(1, floor(w * *sx + 0.5));
-		vh = (int64_t)fmax(1, floor(h * *sy + 0.5));
-	}
+	qvl_dpi_scaled_size(w, h, *sx, *sy, &vw, &vh);
 	if (opt.size_w > 0) {
 		vw = opt.size_w;
 		vh = opt.size_h;
@@ -251,7 +248,10 @@ do_image(const char *src)
 	grid[1] = rh / opt.pp.patch_size;
 	grid[2] = rw / opt.pp.patch_size;
 	meta = image_meta(src, "image", img.w, img.h, rw, rh, grid);
-	if (img.dpi_x > 0)
+	/* the original's density, for mapping boxes to PDF points: --dpi FROM:TO says it is FROM */
+	if (opt.dpi_from > 0)
+		json_object_set_new(meta, "dpi", pair(opt.dpi_from, opt.dpi_from, 0));
+	else if (img.dpi_x > 0)
 		json_object_set_new(meta, "dpi", pair(img.dpi_x, img.dpi_y, 0));
 	if (sx != 1 || sy != 1)
 		json_object_set_new(meta, "dpi_scale", pair(sx, sy, 0));

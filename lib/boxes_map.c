@@ -143,11 +143,7 @@ qvl_boxes_model_size(int64_t orig_w, int64_t orig_h, double scale_x, double scal
 	if (orig_w <= 0 || orig_h <= 0)
 		return qvl_fail(err, "image size %lldx%lld: not positive", (long long)orig_w,
 		    (long long)orig_h);
-	/* The same rounding as qvl-resize's plan(). */
-	if (scale_x > 0 && scale_y > 0 && (scale_x != 1 || scale_y != 1)) {
-		orig_w = (int64_t)fmax(1, floor((double)orig_w * scale_x + 0.5));
-		orig_h = (int64_t)fmax(1, floor((double)orig_h * scale_y + 0.5));
-	}
+	qvl_dpi_scaled_size(orig_w, orig_h, scale_x, scale_y, &orig_w, &orig_h);
 	return qvl_smart_resize(orig_h, orig_w, 28, min_pixels, max_pixels, model_h, model_w, err);
 }
 

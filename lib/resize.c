@@ -287,3 +287,14 @@ out:
 		qvl_image_free(dst);
 	return rc;
 }
+
+void
+qvl_dpi_scaled_size(int64_t w, int64_t h, double sx, double sy, int64_t *out_w, int64_t *out_h)
+{
+	*out_w = w;
+	*out_h = h;
+	if (sx > 0 && sy > 0 && (sx != 1 || sy != 1)) {
+		*out_w = (int64_t)fmax(1, floor((double)w * sx + 0.5));
+		*out_h = (int64_t)fmax(1, floor((double)h * sy + 0.5));
+	}
+}
