@@ -1,9 +1,9 @@
 /* tokenizer_load.c: reads tokenizer.json into the tables of tokenizer_impl.h.
  *
  * The file is 7 MB, almost all of it the vocabulary (151,643 entries) and the merges (151,387).
- * jansson needs about 250 ms to build a tree of that, so this file scans the JSON itself: the
- * vocabulary and the merges go straight into hash tables, and only the small sections
- * (added_tokens, normalizer, pre_tokenizer, the model's options) are handed to jansson. */
+ * jansson needs about 250 ms to build a tree of that, so this file scans the JSON itself
+ * (tokjson.h): the vocabulary and the merges go straight into hash tables, and only the small
+ * sections (added_tokens, normalizer, pre_tokenizer, the model's options) go to jansson. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tokenizer_impl.h"
+#include "tokjson.h"
 
 /* The Qwen2 split regex: the only pre-tokenizer pretok.c implements. */
 static const char qwen2_regex[] =
@@ -131,273 +132,6 @@ vocab_insert(qvl_tokenizer *tok, const unsigned char *s, size_t n, uint64_t hash
 	return 1;
 }
 
-/* A growable byte buffer. */
-typedef struct buf {
-	char *p;
-	size_t n, cap;
-} buf;
-
-static int
-buf_reserve(buf *b, size_t more, qvl_err *err)
-{
-	size_t cap;
-	char *p;
-
-	if (b->n + more <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < b->n + more)
-		cap *= 2;
-	if ((p = realloc(b->p, cap)) == NULL)
-		return qvl_fail(err, "out of memory");
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-/* The scanner: p walks [start, end) of the mapped file. */
-typedef struct scan {
-	const char *p, *start, *end;
-	qvl_err *err;
-} scan;
-
-static int
-scan_fail(scan *s, const char *what)
-{
-	return qvl_fail(s->err, "%s at byte %zu", what, (size_t)(s->p - s->start));
-}
-
-static void
-skip_ws(scan *s)
-{
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
-		s->p++;
-}
-
-static int
-expect(scan *s, char c)
-{
-	skip_ws(s);
-	if (s->p >= s->end || *s->p != c) {
-		char what[32];
-
-		snprintf(what, sizeof(what), "expected '%c'", c);
-		return scan_fail(s, what);
-	}
-	s->p++;
-	return 0;
-}
-
-/* Skips a string whose opening quote is at s->p. */
-static int
-skip_string(scan *s)
-{
-	for (s->p++; s->p < s->end; s->p++) {
-		if (*s->p == '\\')
-			s->p++;
-		else if (*s->p == '"') {
-			s->p++;
-			return 0;
-		}
-	}
-	return scan_fail(s, "unterminated string");
-}
-
-static int
-skip_value(scan *s)
-{
-	int depth = 0;
-
-	skip_ws(s);
-	do {
-		if (s->p >= s->end)
-			return scan_fail(s, "unexpected end of file");
-		switch (*s->p) {
-		case '"':
-			if (skip_string(s) < 0)
-				return -1;
-			continue;
-		case '{': case '[':
-			depth++;
-			break;
-		case '}': case ']':
-			if (--depth < 0)
-				return scan_fail(s, "unbalanced bracket");
-			break;
-		default:
-			if (depth == 0) {
-				/* a number or literal: up to the next delimiter */
-				while (s->p < s->end && !strchr(",}] \t\r\n", *s->p))
-					s->p++;
-				return 0;
-			}
-		}
-		s->p++;
-	} while (depth > 0);
-	return 0;
-}
-
-static int
-hex4(const char *p, unsigned *v)
-{
-	unsigned x = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		x <<= 4;
-		if (p[i] >= '0' && p[i] <= '9')
-			x |= (unsigned)(p[i] - '0');
-		else if ((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'f')
-			x |= (unsigned)((p[i] | 0x20) - 'a' + 10);
-		else
-			return -1;
-	}
-	*v = x;
-	return 0;
-}
-
-static size_t
-put_utf8(char *o, uint32_t cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | cp >> 6);
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | cp >> 12);
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | cp >> 18);
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* Reads a JSON string into out (replacing its contents; not NUL-terminated). */
-static int
-read_string(scan *s, buf *out)
-{
-	unsigned cp, lo;
-	const char *q;
-
-	skip_ws(s);
-	if (s->p >= s->end || *s->p != '"')
-		return scan_fail(s, "expected a string");
-	out->n = 0;
-	for (s->p++;;) {
-		for (q = s->p; q < s->end && *q != '"' && *q != '\\'; q++)
-			;
-		if (buf_reserve(out, (size_t)(q - s->p) + 8, s->err) < 0)
-			return -1;
-		memcpy(out->p + out->n, s->p, (size_t)(q - s->p));
-		out->n += (size_t)(q - s->p);
-		s->p = q;
-		if (q >= s->end)
-			return scan_fail(s, "unterminated string");
-		if (*q == '"') {
-			s->p++;
-			return 0;
-		}
-		if (q + 1 >= s->end)
-			return scan_fail(s, "unterminated string");
-		s->p = q + 2;
-		switch (q[1]) {
-		case '"': out->p[out->n++] = '"'; break;
-		case '\\': out->p[out->n++] = '\\'; break;
-		case '/': out->p[out->n++] = '/'; break;
-		case 'b': out->p[out->n++] = '\b'; break;
-		case 'f': out->p[out->n++] = '\f'; break;
-		case 'n': out->p[out->n++] = '\n'; break;
-		case 'r': out->p[out->n++] = '\r'; break;
-		case 't': out->p[out->n++] = '\t'; break;
-		case 'u':
-			if (s->end - s->p < 4 || hex4(s->p, &cp) < 0)
-				return scan_fail(s, "bad \\u escape");
-			s->p += 4;
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' ||
-				    hex4(s->p + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
-					return scan_fail(s, "unpaired surrogate");
-				s->p += 6;
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			} else if (cp >= 0xdc00 && cp <= 0xdfff)
-				return scan_fail(s, "unpaired surrogate");
-			out->n += put_utf8(out->p + out->n, cp);
-			break;
-		default:
-			return scan_fail(s, "bad escape");
-		}
-	}
-}
-
-static int
-read_int(scan *s, long *v)
-{
-	char *e;
-
-	skip_ws(s);
-	errno = 0;
-	*v = strtol(s->p, &e, 10);
-	if (e == s->p || errno != 0 || e > s->end)
-		return scan_fail(s, "expected an integer");
-	s->p = e;
-	return 0;
-}
-
-/* After a value inside an object or array: 1 if another follows (a comma), 0 at the close. */
-static int
-next_item(scan *s, char close)
-{
-	skip_ws(s);
-	if (s->p < s->end && *s->p == ',') {
-		s->p++;
-		return 1;
-	}
-	if (s->p < s->end && *s->p == close) {
-		s->p++;
-		return 0;
-	}
-	return scan_fail(s, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
-}
-
-/* An empty object or array: consumes the close and returns 1. */
-static int
-empty(scan *s, char close)
-{
-	skip_ws(s);
-	if (s->p < s->end && *s->p == close) {
-		s->p++;
-		return 1;
-	}
-	return 0;
-}
-
-/* A value as a jansson tree (for the small sections). */
-static json_t *
-load_span(scan *s)
-{
-	const char *start;
-	json_error_t jerr;
-	json_t *j;
-
-	skip_ws(s);
-	start = s->p;
-	if (skip_value(s) < 0)
-		return NULL;
-	j = json_loadb(start, (size_t)(s->p - start), JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	if (j == NULL)
-		qvl_fail(s->err, "%s at byte %zu", jerr.text, (size_t)(start - s->start));
-	return j;
-}
-
 /* Undoes the byte-level mapping of a token string; a string with a character outside the
  * alphabet stands for its own UTF-8 bytes, as the reference's ByteLevel decoder has it. */
 size_t
@@ -434,8 +168,8 @@ typedef struct entry {
 } entry;
 
 typedef struct loader {
-	scan s;
-	buf raw, str, tmp;
+	qvl_tokjson_scan s;
+	qvl_tokjson_buf raw, str, tmp;
 	entry *ents;
 	size_t nents, cap_ents;
 	uint32_t max_id;
@@ -457,7 +191,7 @@ add_entry(loader *L, long id, const char *s, size_t n)
 		L->ents = e;
 		L->cap_ents = cap;
 	}
-	if (buf_reserve(&L->raw, n, L->s.err) < 0 || buf_reserve(&L->str, n + 1, L->s.err) < 0)
+	if (qvl_tokjson_buf_reserve(&L->raw, n, L->s.err) < 0 || qvl_tokjson_buf_reserve(&L->str, n + 1, L->s.err) < 0)
 		return -1;
 	e = &L->ents[L->nents++];
 	e->id = (uint32_t)id;
@@ -478,20 +212,20 @@ add_entry(loader *L, long id, const char *s, size_t n)
 static int
 read_vocab(loader *L)
 {
-	scan *s = &L->s;
+	qvl_tokjson_scan *s = &L->s;
 	long id;
 	int more;
 
-	if (expect(s, '{') < 0)
+	if (qvl_tokjson_expect(s, '{') < 0)
 		return -1;
-	if (empty(s, '}'))
+	if (qvl_tokjson_empty(s, '}'))
 		return 0;
 	do {
-		if (read_string(s, &L->tmp) < 0 || expect(s, ':') < 0 || read_int(s, &id) < 0)
+		if (qvl_tokjson_read_string(s, &L->tmp) < 0 || qvl_tokjson_expect(s, ':') < 0 || qvl_tokjson_read_int(s, &id) < 0)
 			return -1;
 		if (add_entry(L, id, L->tmp.p, L->tmp.n) < 0)
 			return -1;
-	} while ((more = next_item(s, '}')) == 1);
+	} while ((more = qvl_tokjson_next_item(s, '}')) == 1);
 	return more;
 }
 
@@ -544,36 +278,36 @@ build_tables(qvl_tokenizer *tok, loader *L, size_t nvocab, qvl_err *err)
 
 /* A merge's two sides as raw bytes: "left right" or ["left", "right"]. */
 static int
-read_merge(loader *L, buf *left, buf *right)
+read_merge(loader *L, qvl_tokjson_buf *left, qvl_tokjson_buf *right)
 {
-	scan *s = &L->s;
+	qvl_tokjson_scan *s = &L->s;
 	unsigned char *sp;
 	size_t n;
 
-	skip_ws(s);
+	qvl_tokjson_skip_ws(s);
 	if (s->p < s->end && *s->p == '[') {
 		s->p++;
-		if (read_string(s, &L->tmp) < 0)
+		if (qvl_tokjson_read_string(s, &L->tmp) < 0)
 			return -1;
-		if (buf_reserve(left, L->tmp.n, s->err) < 0)
+		if (qvl_tokjson_buf_reserve(left, L->tmp.n, s->err) < 0)
 			return -1;
 		left->n = qvl_tok_byte_level_decode((unsigned char *)L->tmp.p, L->tmp.n,
 		    (unsigned char *)left->p);
-		if (expect(s, ',') < 0 || read_string(s, &L->tmp) < 0 || expect(s, ']') < 0)
+		if (qvl_tokjson_expect(s, ',') < 0 || qvl_tokjson_read_string(s, &L->tmp) < 0 || qvl_tokjson_expect(s, ']') < 0)
 			return -1;
-		if (buf_reserve(right, L->tmp.n, s->err) < 0)
+		if (qvl_tokjson_buf_reserve(right, L->tmp.n, s->err) < 0)
 			return -1;
 		right->n = qvl_tok_byte_level_decode((unsigned char *)L->tmp.p, L->tmp.n,
 		    (unsigned char *)right->p);
 		return 0;
 	}
-	if (read_string(s, &L->tmp) < 0)
+	if (qvl_tokjson_read_string(s, &L->tmp) < 0)
 		return -1;
 	sp = memchr(L->tmp.p, ' ', L->tmp.n);
 	if (sp == NULL || memchr(sp + 1, ' ', L->tmp.n - (size_t)(sp - (unsigned char *)L->tmp.p) - 1))
-		return scan_fail(s, "merge is not two tokens separated by a space");
+		return qvl_tokjson_scan_fail(s, "merge is not two tokens separated by a space");
 	n = (size_t)(sp - (unsigned char *)L->tmp.p);
-	if (buf_reserve(left, n, s->err) < 0 || buf_reserve(right, L->tmp.n, s->err) < 0)
+	if (qvl_tokjson_buf_reserve(left, n, s->err) < 0 || qvl_tokjson_buf_reserve(right, L->tmp.n, s->err) < 0)
 		return -1;
 	left->n = qvl_tok_byte_level_decode((unsigned char *)L->tmp.p, n, (unsigned char *)left->p);
 	right->n = qvl_tok_byte_level_decode(sp + 1, L->tmp.n - n - 1, (unsigned char *)right->p);
@@ -586,7 +320,7 @@ read_merge(loader *L, buf *left, buf *right)
 #define MERGE_BATCH 64
 
 typedef struct merge_batch {
-	buf bytes;                     /* left then right, for each merge */
+	qvl_tokjson_buf bytes;                     /* left then right, for each merge */
 	size_t off[MERGE_BATCH], left[MERGE_BATCH], right[MERGE_BATCH];
 	uint64_t hash[MERGE_BATCH][3]; /* left, right, left + right */
 	int n;
@@ -633,8 +367,8 @@ flush_batch(qvl_tokenizer *tok, merge_batch *mb, size_t first_rank, qvl_err *err
 static int
 read_merges(qvl_tokenizer *tok, loader *L)
 {
-	scan *s = &L->s;
-	buf left = { 0 }, right = { 0 };
+	qvl_tokjson_scan *s = &L->s;
+	qvl_tokjson_buf left = { 0 }, right = { 0 };
 	merge_batch mb = { .n = 0 };
 	size_t count = 0;
 	int more, r = -1;
@@ -643,11 +377,11 @@ read_merges(qvl_tokenizer *tok, loader *L)
 	if (qvl_bpe_init(&tok->bpe, tok->nids, s->err) < 0)
 		return -1;
 	s->p = L->merges_at;
-	if (expect(s, '[') < 0)
+	if (qvl_tokjson_expect(s, '[') < 0)
 		return -1;
-	for (count = 0; !empty(s, ']');) {
+	for (count = 0; !qvl_tokjson_empty(s, ']');) {
 		if (read_merge(L, &left, &right) < 0 ||
-		    buf_reserve(&mb.bytes, left.n + right.n, s->err) < 0)
+		    qvl_tokjson_buf_reserve(&mb.bytes, left.n + right.n, s->err) < 0)
 			goto out;
 		mb.off[mb.n] = mb.bytes.n;
 		mb.left[mb.n] = left.n;
@@ -660,7 +394,7 @@ read_merges(qvl_tokenizer *tok, loader *L)
 				goto out;
 			count += MERGE_BATCH;
 		}
-		if ((more = next_item(s, ']')) < 0)
+		if ((more = qvl_tokjson_next_item(s, ']')) < 0)
 			goto out;
 		if (more == 0)
 			break;
@@ -736,36 +470,36 @@ check_model_option(const char *key, json_t *v, qvl_tokenizer *tok, qvl_err *err)
 static int
 read_model(qvl_tokenizer *tok, loader *L)
 {
-	scan *s = &L->s;
+	qvl_tokjson_scan *s = &L->s;
 	char key[64];
 	json_t *v;
 	int more, r;
 
-	if (expect(s, '{') < 0)
+	if (qvl_tokjson_expect(s, '{') < 0)
 		return -1;
-	if (empty(s, '}'))
+	if (qvl_tokjson_empty(s, '}'))
 		return qvl_fail(s->err, "model: no vocabulary");
 	do {
-		if (read_string(s, &L->tmp) < 0 || expect(s, ':') < 0)
+		if (qvl_tokjson_read_string(s, &L->tmp) < 0 || qvl_tokjson_expect(s, ':') < 0)
 			return -1;
 		snprintf(key, sizeof(key), "%.*s", (int)L->tmp.n, L->tmp.p);
 		if (strcmp(key, "vocab") == 0) {
 			if (read_vocab(L) < 0)
 				return qvl_err_prefix(s->err, "model.vocab");
 		} else if (strcmp(key, "merges") == 0) {
-			skip_ws(s);
+			qvl_tokjson_skip_ws(s);
 			L->merges_at = s->p;
-			if (skip_value(s) < 0)
+			if (qvl_tokjson_skip_value(s) < 0)
 				return -1;
 		} else {
-			if ((v = load_span(s)) == NULL)
+			if ((v = qvl_tokjson_load_span(s)) == NULL)
 				return -1;
 			r = check_model_option(key, v, tok, s->err);
 			json_decref(v);
 			if (r < 0)
 				return -1;
 		}
-	} while ((more = next_item(s, '}')) == 1);
+	} while ((more = qvl_tokjson_next_item(s, '}')) == 1);
 	return more;
 }
 
@@ -826,16 +560,16 @@ read_file(qvl_tokenizer *tok, const char *data, size_t size, qvl_err *err)
 	int i, more, r = -1;
 
 	/* The token strings are about a sixth of the file: reserve once instead of regrowing. */
-	if (buf_reserve(&L.raw, size / 6, err) < 0 || buf_reserve(&L.str, size / 6, err) < 0)
+	if (qvl_tokjson_buf_reserve(&L.raw, size / 6, err) < 0 || qvl_tokjson_buf_reserve(&L.str, size / 6, err) < 0)
 		goto out;
-	if (expect(&L.s, '{') < 0)
+	if (qvl_tokjson_expect(&L.s, '{') < 0)
 		goto out;
-	if (empty(&L.s, '}')) {
+	if (qvl_tokjson_empty(&L.s, '}')) {
 		qvl_fail(err, "no model");
 		goto out;
 	}
 	do {
-		if (read_string(&L.s, &L.tmp) < 0 || expect(&L.s, ':') < 0)
+		if (qvl_tokjson_read_string(&L.s, &L.tmp) < 0 || qvl_tokjson_expect(&L.s, ':') < 0)
 			goto out;
 		keep = NULL;
 		if (L.tmp.n == 12 && memcmp(L.tmp.p, "added_tokens", 12) == 0)
@@ -849,11 +583,11 @@ read_file(qvl_tokenizer *tok, const char *data, size_t size, qvl_err *err)
 				goto out;
 		} else if (keep != NULL) {
 			json_decref(*keep);
-			if ((*keep = load_span(&L.s)) == NULL)
+			if ((*keep = qvl_tokjson_load_span(&L.s)) == NULL)
 				goto out;
-		} else if (skip_value(&L.s) < 0)
+		} else if (qvl_tokjson_skip_value(&L.s) < 0)
 			goto out;
-	} while ((more = next_item(&L.s, '}')) == 1);
+	} while ((more = qvl_tokjson_next_item(&L.s, '}')) == 1);
 	if (more < 0)
 		goto out;
 	if (L.nents == 0 || L.merges_at == NULL) {

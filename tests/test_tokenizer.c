@@ -4,6 +4,7 @@
  * both BPE paths must agree, and NFC's fast path must be sound for every code point. */
 #include <jansson.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <utf8proc.h>
 
 #include "../lib/pretok.h"
@@ -340,6 +341,53 @@ test_nfc_inert(void)
 	CHECK(bad == 0, "NFC fast path sound for all code points (%d wrong)", bad);
 }
 
+/* A cut-short or damaged tokenizer.json fails with a message, never a crash. */
+static void
+test_bad_files(void)
+{
+	static const long cuts[] = { 0, 1, 100, 3000, 3000000, -10 };
+	const char *src = TEST_DATA "/models/tiny/tokenizer.json";
+	char path[] = "/tmp/qvl-test-tok.XXXXXX";
+	qvl_err err = { { 0 } };
+	qvl_tokenizer *tok;
+	FILE *in = fopen(src, "rb"), *out;
+	char *data;
+	long size, n;
+	size_t i;
+	int fd;
+
+	if (in == NULL || (fd = mkstemp(path)) < 0) {
+		CHECK(0, "temp file");
+		return;
+	}
+	close(fd);
+	fseek(in, 0, SEEK_END);
+	size = ftell(in);
+	rewind(in);
+	data = malloc((size_t)size);
+	CHECK(fread(data, 1, (size_t)size, in) == (size_t)size, "read tokenizer.json");
+	fclose(in);
+	for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		n = cuts[i] < 0 ? size + cuts[i] : cuts[i];
+		out = fopen(path, "wb");
+		fwrite(data, 1, (size_t)n, out);
+		fclose(out);
+		tok = qvl_tokenizer_load_file(path, &err);
+		CHECK(tok == NULL && err.msg[0] != '\0', "cut at %ld bytes: %s", n, err.msg);
+		qvl_tokenizer_free(tok);
+	}
+	/* An id far out of range must not allocate a table for it. */
+	out = fopen(path, "wb");
+	fputs("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 99999999999}, "
+	    "\"merges\": []}}", out);
+	fclose(out);
+	tok = qvl_tokenizer_load_file(path, &err);
+	CHECK(tok == NULL && strstr(err.msg, "out of range") != NULL, "huge id: %s", err.msg);
+	qvl_tokenizer_free(tok);
+	unlink(path);
+	free(data);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -355,6 +403,7 @@ main(int argc, char **argv)
 	test_cases(tok);
 	test_detok_small(tok);
 	test_nfc_inert();
+	test_bad_files();
 	qvl_tokenizer_free(tok);
 	CHECK(qvl_tokenizer_load("/nonexistent", &err) == NULL && strstr(err.msg,
 	    "/nonexistent/tokenizer.json") != NULL, "missing file: %s", err.msg);
