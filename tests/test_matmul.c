@@ -200,10 +200,14 @@ test_case(qvl_pool *pool2, qvl_dtype dtype, int64_t rows, int64_t cols, int64_t 
 	qvl_matmul(pool2, &t.m, bias, x, n, y1);
 	qvl_pool_set_precision(pool2, QVL_PRECISION_F32);
 	{
-		double e = rel_error(&t, bias, x, n, y1, dtype == QVL_BF16 && n > 8);
-		CHECK(e < 1e-5 * sqrt((double)cols + 1) + 1e-5,
-		    "qvl_matmul bf16 precision %s [%lld, %lld] n=%lld: error %.3g vs bf16(x)",
-		    kind_name(dtype), (long long)rows, (long long)cols, (long long)n, e);
+		/* x rounded to BF16 (each term off by at most 2^-9) or, where the CPU has no
+		 * BF16 products, float32 throughout. */
+		double e = rel_error(&t, bias, x, n, y1, 0);
+		double eb = rel_error(&t, bias, x, n, y1, 1);
+		CHECK(e < 4e-3 && (eb < 1e-5 * sqrt((double)cols + 1) + 1e-5 ||
+		    e < 2e-6 * sqrt((double)cols + 1) + 1e-6),
+		    "qvl_matmul bf16 precision %s [%lld, %lld] n=%lld: error %.3g, %.3g vs bf16(x)",
+		    kind_name(dtype), (long long)rows, (long long)cols, (long long)n, e, eb);
 	}
 	qvl_matmul(pool2, &t.m, bias, x, n, y2);
 	CHECK(rel_error(&t, bias, x, n, y2, 0) < 2e-6 * sqrt((double)cols + 1) + 1e-6,

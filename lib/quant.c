@@ -1,0 +1,615 @@
+/* quant.c: q8/q4 quantization of rows, the loader that serves either storage, and the
+ * writer of quantized model directories (qvl-quantize). */
+#include "quant.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kernels.h"
+#include "tensor.h"
+
+uint16_t
+qvl_f32_to_f16(float f)
+{
+	uint32_t u, a, sign, r;
+
+	memcpy(&u, &f, sizeof u);
+	sign = (u >> 16) & 0x8000;
+	a = u & 0x7fffffff;
+	if (a > 0x7f800000)
+		return (uint16_t)(sign | 0x7e00); /* NaN */
+	if (a >= 0x477ff000)
+		return (uint16_t)(sign | 0x7c00); /* >= 65520 rounds to infinity */
+	if (a < 0x38800000) {
+		/* Below 2^-14: a subnormal half, in units of 2^-24 (exact product). */
+		float v;
+		memcpy(&v, &a, sizeof v);
+		return (uint16_t)(sign | (uint32_t)nearbyintf(v * 16777216.0f));
+	}
+	r = a - 0x38000000; /* rebias the exponent from 127 to 15 */
+	r += 0xfff + ((r >> 13) & 1);
+	return (uint16_t)(sign | (r >> 13));
+}
+
+/* The float16 nearest to s that is not below it (for steps: a step rounded down would push
+ * the largest value past the top code). s >= 0. */
+static uint16_t
+f16_at_least(float s)
+{
+	uint16_t h = qvl_f32_to_f16(s);
+
+	if (qvl_f16_to_f32(h) < s && h < 0x7bff)
+		h++;
+	return h;
+}
+
+void
+qvl_quant_q8_row(const float *w, int64_t cols, int8_t *q, uint16_t *scales)
+{
+	for (int64_t c0 = 0, b = 0; c0 < cols; c0 += QVL_QBLOCK, b++) {
+		int64_t len = cols - c0 < QVL_QBLOCK ? cols - c0 : QVL_QBLOCK;
+		float amax = 0, d;
+		for (int64_t c = 0; c < len; c++)
+			if (fabsf(w[c0 + c]) > amax)
+				amax = fabsf(w[c0 + c]);
+		scales[b] = f16_at_least(amax / 127.0f);
+		d = qvl_f16_to_f32(scales[b]);
+		for (int64_t c = 0; c < len; c++) {
+			float v = d > 0 ? nearbyintf(w[c0 + c] / d) : 0;
+			q[c0 + c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+		}
+	}
+}
+
+void
+qvl_quant_q4_row(const float *w, int64_t cols, uint8_t *q, uint16_t *scales, uint16_t *mins)
+{
+	for (int64_t c0 = 0, b = 0; c0 < cols; c0 += QVL_QBLOCK, b++) {
+		int64_t len = cols - c0 < QVL_QBLOCK ? cols - c0 : QVL_QBLOCK;
+		uint8_t *blk = q + b * (QVL_QBLOCK / 2);
+		float lo = w[c0], hi = w[c0], m, d;
+		for (int64_t c = 1; c < len; c++) {
+			lo = w[c0 + c] < lo ? w[c0 + c] : lo;
+			hi = w[c0 + c] > hi ? w[c0 + c] : hi;
+		}
+		mins[b] = qvl_f32_to_f16(lo);
+		m = qvl_f16_to_f32(mins[b]);
+		scales[b] = f16_at_least(hi > m ? (hi - m) / 15.0f : 0);
+		d = qvl_f16_to_f32(scales[b]);
+		memset(blk, 0, QVL_QBLOCK / 2);
+		for (int64_t c = 0; c < len; c++) {
+			float v = d > 0 ? nearbyintf((w[c0 + c] - m) / d) : 0;
+			int code = v > 15 ? 15 : v < 0 ? 0 : (int)v;
+			if (c < 16)
+				blk[c] |= (uint8_t)code;
+			else
+				blk[c - 16] |= (uint8_t)(code << 4);
+		}
+	}
+}
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int
+qvl_quant_wanted(const char *name, const qvl_tensor *t)
+{
+	return t->ndim == 2 && (t->dtype == QVL_BF16 || t->dtype == QVL_F16 ||
+	    t->dtype == QVL_F32) && t->shape[1] >= QVL_QBLOCK && ends_with(name, ".weight") &&
+	    strstr(name, "embed") == NULL && strstr(name, "norm") == NULL &&
+	    strstr(name, "ln_") == NULL;
+}
+
+/* The tensor NAME+suffix with exactly this dtype and shape, NULL and an error otherwise. */
+static const qvl_tensor *
+get_part(const qvl_weights *w, const char *name, const char *suffix, qvl_dtype dtype,
+    int64_t rows, int64_t cols, qvl_err *err)
+{
+	char full[512];
+	const qvl_tensor *t;
+
+	snprintf(full, sizeof full, "%s%s", name, suffix);
+	if ((t = qvl_weights_find(w, full)) == NULL) {
+		qvl_fail(err, "checkpoint has %s.q* parts but no tensor %s", name, full);
+		return NULL;
+	}
+	if (t->dtype != dtype || t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols) {
+		char got[128];
+		qvl_fail(err, "tensor %s: %s %s, want %s [%lld, %lld]", full,
+		    qvl_dtype_name(t->dtype), qvl_shape_str(t->shape, t->ndim, got, sizeof got),
+		    qvl_dtype_name(dtype), (long long)rows, (long long)cols);
+		return NULL;
+	}
+	return t;
+}
+
+int
+qvl_weights_matrix(const qvl_weights *w, const char *name, int64_t rows, int64_t cols,
+    qvl_matrix *m, qvl_err *err)
+{
+	char full[512];
+	int64_t nb = qvl_qblocks(cols), shape[2] = {rows, cols};
+	const qvl_tensor *t, *s, *mn;
+
+	if (strlen(name) > 400)
+		return qvl_fail(err, "tensor name too long: %.40s...", name);
+	memset(m, 0, sizeof *m);
+	m->rows = rows;
+	m->cols = cols;
+	m->block = QVL_QBLOCK;
+	snprintf(full, sizeof full, "%s.q8", name);
+	if (qvl_weights_find(w, full) != NULL) {
+		if ((t = get_part(w, name, ".q8", QVL_I8, rows, cols, err)) == NULL ||
+		    (s = get_part(w, name, ".q8_scale", QVL_F16, rows, nb, err)) == NULL)
+			return -1;
+		m->dtype = QVL_I8;
+		m->data = t->data;
+		m->scales = s->data;
+		return 0;
+	}
+	snprintf(full, sizeof full, "%s.q4", name);
+	if (qvl_weights_find(w, full) != NULL) {
+		if ((t = get_part(w, name, ".q4", QVL_U8, rows, qvl_q4_row_bytes(cols), err)) ==
+		    NULL ||
+		    (s = get_part(w, name, ".q4_scale", QVL_F16, rows, nb, err)) == NULL ||
+		    (mn = get_part(w, name, ".q4_min", QVL_F16, rows, nb, err)) == NULL)
+			return -1;
+		m->dtype = QVL_U8;
+		m->data = t->data;
+		m->scales = s->data;
+		m->mins = mn->data;
+		return 0;
+	}
+	if ((t = qvl_weights_get(w, name, 2, shape, err)) == NULL)
+		return -1;
+	return qvl_matrix_from_tensor(t, m, err);
+}
+
+size_t
+qvl_matrix_bytes(const qvl_matrix *m)
+{
+	size_t rows = (size_t)m->rows, nb = (size_t)qvl_qblocks(m->cols);
+
+	switch (m->dtype) {
+	case QVL_I8:
+		return rows * (size_t)m->cols + rows * nb * 2;
+	case QVL_U8:
+		return rows * (size_t)qvl_q4_row_bytes(m->cols) + rows * nb * 4;
+	default:
+		return rows * (size_t)m->cols * qvl_dtype_size(m->dtype);
+	}
+}
+
+/* --- writing a quantized model directory --- */
+
+enum part { COPY, QDATA, QSCALE, QMIN };
+
+struct out_tensor {
+	char name[512];
+	qvl_dtype dtype;
+	int ndim;
+	int64_t shape[QVL_MAX_DIMS];
+	size_t bytes;
+	const qvl_tensor *src;
+	enum part part;
+};
+
+struct quant_job {
+	const qvl_tensor *src;
+	qvl_quant_type type;
+	int64_t cols, nb, per;
+	void *q;
+	uint16_t *scales, *mins;
+	int failed;
+};
+
+static void
+quant_task(void *ctx, long task, int thread)
+{
+	struct quant_job *job = ctx;
+	int64_t rows = job->src->shape[0], r0 = (int64_t)task * job->per, r1 = r0 + job->per;
+	float *row = malloc((size_t)job->cols * sizeof *row);
+
+	(void)thread;
+	if (row == NULL) {
+		job->failed = 1;
+		return;
+	}
+	if (r1 > rows)
+		r1 = rows;
+	for (int64_t r = r0; r < r1; r++) {
+		qvl_to_f32(job->src->dtype, job->src->data, (size_t)(r * job->cols),
+		    (size_t)job->cols, row);
+		if (job->type == QVL_QUANT_Q8)
+			qvl_quant_q8_row(row, job->cols, (int8_t *)job->q + r * job->cols,
+			    job->scales + r * job->nb);
+		else
+			qvl_quant_q4_row(row, job->cols,
+			    (uint8_t *)job->q + r * qvl_q4_row_bytes(job->cols),
+			    job->scales + r * job->nb, job->mins + r * job->nb);
+	}
+	free(row);
+}
+
+static int
+add_out(struct out_tensor **outs, size_t *n, size_t *cap, const char *name,
+    const char *suffix, qvl_dtype dtype, int ndim, const int64_t *shape,
+    const qvl_tensor *src, enum part part, qvl_err *err)
+{
+	struct out_tensor *o;
+
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 256;
+		struct out_tensor *p = realloc(*outs, ncap * sizeof *p);
+		if (p == NULL)
+			return qvl_fail(err, "out of memory");
+		*outs = p;
+		*cap = ncap;
+	}
+	o = &(*outs)[(*n)++];
+	memset(o, 0, sizeof *o);
+	if (snprintf(o->name, sizeof o->name, "%s%s", name, suffix) >= (int)sizeof o->name)
+		return qvl_fail(err, "tensor name too long: %.40s...", name);
+	o->dtype = dtype;
+	o->ndim = ndim;
+	memcpy(o->shape, shape, (size_t)ndim * sizeof *shape);
+	o->src = src;
+	o->part = part;
+	return qvl_shape_size(shape, ndim, dtype, NULL, &o->bytes, err);
+}
+
+static int
+plan(const qvl_weights *w, qvl_quant_type type, struct out_tensor **outs, size_t *n,
+    qvl_err *err)
+{
+	size_t cap = 0;
+	int tied = qvl_weights_find(w, "lm_head.weight") == NULL;
+	int as_f32 = type == QVL_QUANT_Q8_AS_F32 || type == QVL_QUANT_Q4_AS_F32;
+	const char *q = type == QVL_QUANT_Q8 ? ".q8" : ".q4";
+
+	const char *qs = type == QVL_QUANT_Q8 ? ".q8_scale" : ".q4_scale";
+
+	*outs = NULL;
+	*n = 0;
+	for (size_t i = 0; i < qvl_weights_count(w); i++) {
+		const char *name = qvl_weights_name(w, i);
+		const qvl_tensor *t = qvl_weights_at(w, i);
+		int quant = qvl_quant_wanted(name, t);
+		/* Tied embeddings: the table stays for lookups, a quantized copy serves as
+		 * lm_head, the one product that reads it whole. */
+		int copy = !quant || (tied && strcmp(name, "model.embed_tokens.weight") == 0 &&
+		    t->ndim == 2 && t->shape[1] >= QVL_QBLOCK);
+
+		if (as_f32) {
+			/* A tied table stays for lookups; the values its quantized copy stands
+			 * for become an explicit lm_head, which the model then prefers. */
+			int tied_table = tied && strcmp(name, "model.embed_tokens.weight") == 0 &&
+			    t->ndim == 2 && t->shape[1] >= QVL_QBLOCK;
+			if (add_out(outs, n, &cap, name, "", quant ? QVL_F32 : t->dtype, t->ndim,
+			    t->shape, t, quant ? QDATA : COPY, err) < 0 ||
+			    (tied_table && add_out(outs, n, &cap, "lm_head.weight", "", QVL_F32, 2,
+			    t->shape, t, QDATA, err) < 0))
+				return -1;
+			continue;
+		}
+
+		if (copy && add_out(outs, n, &cap, name, "", t->dtype, t->ndim, t->shape, t, COPY,
+		    err) < 0)
+			return -1;
+		if (copy && !(tied && strcmp(name, "model.embed_tokens.weight") == 0 &&
+		    t->ndim == 2 && t->shape[1] >= QVL_QBLOCK))
+			continue;
+		int64_t rows = t->shape[0], cols = t->shape[1], nb = qvl_qblocks(cols);
+		int64_t dshape[2] = {rows, type == QVL_QUANT_Q8 ? cols : qvl_q4_row_bytes(cols)};
+		int64_t sshape[2] = {rows, nb};
+		if (add_out(outs, n, &cap, name, q, type == QVL_QUANT_Q8 ? QVL_I8 : QVL_U8, 2,
+		    dshape, t, QDATA, err) < 0 ||
+		    add_out(outs, n, &cap, name, qs, QVL_F16, 2, sshape, t, QSCALE, err) < 0 ||
+		    (type == QVL_QUANT_Q4 && add_out(outs, n, &cap, name, ".q4_min", QVL_F16, 2,
+		    sshape, t, QMIN, err) < 0))
+			return -1;
+	}
+	return 0;
+}
+
+static char *
+header_json(const struct out_tensor *outs, size_t n, qvl_quant_type type, size_t *len)
+{
+	json_t *root = json_object(), *meta = json_object();
+	size_t offset = 0;
+	char *s, *padded;
+
+	if (root == NULL || meta == NULL)
+		goto fail;
+	json_object_set_new(meta, "format", json_string("pt"));
+	json_object_set_new(meta, "qvl_quant", json_string(type == QVL_QUANT_Q8 ? "q8" :
+	    type == QVL_QUANT_Q4 ? "q4" : type == QVL_QUANT_Q8_AS_F32 ? "q8 as F32" :
+	    "q4 as F32"));
+	json_object_set_new(meta, "qvl_block", json_string("32"));
+	json_object_set_new(root, "__metadata__", meta);
+	meta = NULL;
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_object(), *shape = json_array(), *off = json_array();
+		if (e == NULL || shape == NULL || off == NULL) {
+			json_decref(e);
+			json_decref(shape);
+			json_decref(off);
+			goto fail;
+		}
+		for (int d = 0; d < outs[i].ndim; d++)
+			json_array_append_new(shape, json_integer(outs[i].shape[d]));
+		json_array_append_new(off, json_integer((json_int_t)offset));
+		offset += outs[i].bytes;
+		json_array_append_new(off, json_integer((json_int_t)offset));
+		json_object_set_new(e, "dtype", json_string(qvl_dtype_name(outs[i].dtype)));
+		json_object_set_new(e, "shape", shape);
+		json_object_set_new(e, "data_offsets", off);
+		json_object_set_new(root, outs[i].name, e);
+	}
+	s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(root);
+	if (s == NULL)
+		return NULL;
+	*len = strlen(s);
+	/* Pad with spaces so the data starts 8-byte aligned (8 + len). */
+	size_t plen = (*len + 7) / 8 * 8;
+	if ((padded = malloc(plen + 1)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	memcpy(padded, s, *len);
+	memset(padded + *len, ' ', plen - *len);
+	padded[plen] = '\0';
+	*len = plen;
+	free(s);
+	return padded;
+fail:
+	json_decref(meta);
+	json_decref(root);
+	return NULL;
+}
+
+static int
+write_all(FILE *f, const void *p, size_t n, const char *path, qvl_err *err)
+{
+	if (n && fwrite(p, 1, n, f) != n)
+		return qvl_fail_errno(err, "%s: write", path);
+	return 0;
+}
+
+/* Writes the parts of one quantized source tensor (QDATA, then QSCALE, QMIN). */
+static int
+write_quantized(FILE *f, const char *path, const qvl_tensor *src, qvl_quant_type type,
+    qvl_pool *pool, qvl_err *err)
+{
+	int64_t rows = src->shape[0], cols = src->shape[1], nb = qvl_qblocks(cols);
+	size_t qbytes = (size_t)rows * (size_t)(type == QVL_QUANT_Q8 ? cols : qvl_q4_row_bytes(cols));
+	size_t sbytes = (size_t)rows * (size_t)nb * 2;
+	struct quant_job job = {src, type, cols, nb, 64, NULL, NULL, NULL, 0};
+	int rc = -1;
+	int as_f32 = type == QVL_QUANT_Q8_AS_F32 || type == QVL_QUANT_Q4_AS_F32;
+
+	if (as_f32) {
+		type = type == QVL_QUANT_Q8_AS_F32 ? QVL_QUANT_Q8 : QVL_QUANT_Q4;
+		qbytes = (size_t)rows * (size_t)(type == QVL_QUANT_Q8 ? cols : qvl_q4_row_bytes(cols));
+		job.type = type;
+	}
+	job.q = malloc(qbytes ? qbytes : 1);
+	job.scales = malloc(sbytes ? sbytes : 1);
+	job.mins = type == QVL_QUANT_Q4 ? malloc(sbytes ? sbytes : 1) : NULL;
+	if (job.q == NULL || job.scales == NULL || (type == QVL_QUANT_Q4 && job.mins == NULL)) {
+		qvl_fail(err, "out of memory for %zu bytes", qbytes);
+		goto out;
+	}
+	qvl_pool_run(pool, (long)((rows + job.per - 1) / job.per), quant_task, &job);
+	if (job.failed) {
+		qvl_fail(err, "out of memory");
+		goto out;
+	}
+	if (as_f32) {
+		qvl_matrix m = {type == QVL_QUANT_Q8 ? QVL_I8 : QVL_U8, rows, cols, job.q,
+			job.scales, QVL_QBLOCK, job.mins};
+		float *row = malloc((size_t)(cols ? cols : 1) * sizeof *row);
+		if (row == NULL) {
+			qvl_fail(err, "out of memory");
+			goto out;
+		}
+		for (int64_t r = 0; r < rows; r++) {
+			qvl_kernels_generic.widen(&m, r, 1, row);
+			if (write_all(f, row, (size_t)cols * sizeof *row, path, err) < 0) {
+				free(row);
+				goto out;
+			}
+		}
+		free(row);
+		rc = 0;
+		goto out;
+	}
+	if (write_all(f, job.q, qbytes, path, err) < 0 ||
+	    write_all(f, job.scales, sbytes, path, err) < 0 ||
+	    (job.mins && write_all(f, job.mins, sbytes, path, err) < 0))
+		goto out;
+	rc = 0;
+out:
+	free(job.q);
+	free(job.scales);
+	free(job.mins);
+	return rc;
+}
+
+static int
+copy_file(const char *from, const char *to, qvl_err *err)
+{
+	char tmp[PATH_MAX + 32], buf[65536];
+	FILE *in, *out;
+	size_t n;
+	int rc = -1;
+
+	if ((in = fopen(from, "rb")) == NULL)
+		return qvl_fail_errno(err, "%s", from);
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid());
+	if ((out = fopen(tmp, "wb")) == NULL) {
+		qvl_fail_errno(err, "%s", tmp);
+		fclose(in);
+		return -1;
+	}
+	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		if (fwrite(buf, 1, n, out) != n) {
+			qvl_fail_errno(err, "%s: write", tmp);
+			goto out;
+		}
+	if (ferror(in)) {
+		qvl_fail_errno(err, "%s: read", from);
+		goto out;
+	}
+	if (fclose(out) != 0) {
+		out = NULL;
+		qvl_fail_errno(err, "%s: write", tmp);
+		goto out;
+	}
+	out = NULL;
+	if (rename(tmp, to) != 0) {
+		qvl_fail_errno(err, "rename %s", to);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (out)
+		fclose(out);
+	if (rc < 0)
+		unlink(tmp);
+	fclose(in);
+	return rc;
+}
+
+static int
+copy_side_files(const char *src, const char *dst, qvl_err *err)
+{
+	DIR *d = opendir(src);
+	struct dirent *e;
+	char from[PATH_MAX], to[PATH_MAX];
+	struct stat st;
+
+	if (d == NULL)
+		return qvl_fail_errno(err, "%s", src);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || ends_with(e->d_name, ".safetensors") ||
+		    strcmp(e->d_name, "model.safetensors.index.json") == 0 ||
+		    strstr(e->d_name, ".tmp.") != NULL)
+			continue;
+		if (snprintf(from, sizeof from, "%s/%s", src, e->d_name) >= (int)sizeof from ||
+		    snprintf(to, sizeof to, "%s/%s", dst, e->d_name) >= (int)sizeof to) {
+			closedir(d);
+			return qvl_fail(err, "%s/%s: path too long", src, e->d_name);
+		}
+		if (stat(from, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (copy_file(from, to, err) < 0) {
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+int
+qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_pool *pool,
+    void (*progress)(void *ctx, long done, long total), void *ctx, qvl_err *err)
+{
+	qvl_weights *w = NULL;
+	struct out_tensor *outs = NULL;
+	size_t n = 0, hlen = 0;
+	char *header = NULL, path[PATH_MAX], tmp[PATH_MAX + 32], rs[PATH_MAX], rd[PATH_MAX];
+	FILE *f = NULL;
+	struct stat st;
+	int rc = -1;
+
+	tmp[0] = '\0';
+	if (mkdir(dst, 0777) != 0 && errno != EEXIST)
+		return qvl_fail_errno(err, "%s", dst);
+	if (realpath(src, rs) != NULL && realpath(dst, rd) != NULL && strcmp(rs, rd) == 0)
+		return qvl_fail(err, "%s: output directory is the model directory", dst);
+	if (snprintf(path, sizeof path, "%s/model.safetensors.index.json", dst) >= (int)sizeof path)
+		return qvl_fail(err, "%s: path too long", dst);
+	if (stat(path, &st) == 0)
+		return qvl_fail(err, "%s holds a sharded checkpoint that would shadow the output; "
+		    "choose another directory", dst);
+	if ((w = qvl_weights_open(src, err)) == NULL)
+		return -1;
+	if (qvl_weights_find(w, "model.embed_tokens.weight.q8") != NULL ||
+	    qvl_weights_find(w, "model.embed_tokens.weight.q4") != NULL) {
+		qvl_fail(err, "%s is already quantized", src);
+		goto out;
+	}
+	if (plan(w, type, &outs, &n, err) < 0)
+		goto out;
+	if ((header = header_json(outs, n, type, &hlen)) == NULL) {
+		qvl_fail(err, "out of memory");
+		goto out;
+	}
+	snprintf(path, sizeof path, "%s/model.safetensors", dst);
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	if ((f = fopen(tmp, "wb")) == NULL) {
+		qvl_fail_errno(err, "%s", tmp);
+		goto out;
+	}
+	uint8_t len8[8];
+	for (int i = 0; i < 8; i++)
+		len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+	if (write_all(f, len8, 8, tmp, err) < 0 || write_all(f, header, hlen, tmp, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (outs[i].part == COPY) {
+			if (write_all(f, outs[i].src->data, outs[i].bytes, tmp, err) < 0)
+				goto out;
+		} else if (outs[i].part == QDATA) {
+			if (write_quantized(f, tmp, outs[i].src, type, pool, err) < 0) {
+				qvl_err_prefix(err, "%s", outs[i].name);
+				goto out;
+			}
+		}
+		if (progress)
+			progress(ctx, (long)i + 1, (long)n);
+	}
+	if (fflush(f) != 0 || ferror(f)) {
+		qvl_fail_errno(err, "%s: write", tmp);
+		goto out;
+	}
+	if (fclose(f) != 0) {
+		f = NULL;
+		qvl_fail_errno(err, "%s: write", tmp);
+		goto out;
+	}
+	f = NULL;
+	if (rename(tmp, path) != 0) {
+		qvl_fail_errno(err, "rename %s", path);
+		goto out;
+	}
+	tmp[0] = '\0';
+	if (copy_side_files(src, dst, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (f)
+		fclose(f);
+	if (rc < 0 && tmp[0])
+		unlink(tmp);
+	free(header);
+	free(outs);
+	qvl_weights_close(w);
+	return rc;
+}
