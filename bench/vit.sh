@@ -14,7 +14,6 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/qvl-bench.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
 peak=$(build/bench/sgemm 2048 "$THREADS")
-echo "OpenBLAS sgemm 2048^3, $THREADS threads, best of 4: $peak GFLOP/s"
 printf '%-10s %7s %6s %9s %9s %8s %6s %9s %9s\n' case patches TFLOP vit_s merge_s total_s GF/s of_peak peakRSS_MB
 # name, grid (t, h, w) after smart_resize
 for c in "448x448 1 32 32" "812x812 1 58 58" "A4@72dpi 1 60 42"; do
@@ -23,6 +22,10 @@ for c in "448x448 1 32 32" "812x812 1 58 58" "A4@72dpi 1 60 42"; do
 	read -r fv fm < <(build/bench/vit flops "$M" "$2" "$3" "$4")
 	/usr/bin/time -f '%e %M' -o "$T/t1" bin/qvl-vit -m "$M" --threads "$THREADS" "$T/px" > "$T/vit"
 	/usr/bin/time -f '%e %M' -o "$T/t2" bin/qvl-merge -m "$M" --threads "$THREADS" "$T/vit" > /dev/null
+	# The peak is measured again after each case and the best figure kept, so a busy
+	# moment during one measurement does not flatter the ratio.
+	p2=$(build/bench/sgemm 2048 "$THREADS")
+	peak=$(awk -v a="$peak" -v b="$p2" 'BEGIN { print (a > b ? a : b) }')
 	read -r s1 r1 < "$T/t1"
 	read -r s2 r2 < "$T/t2"
 	awk -v n="$1" -v p=$(($2 * $3 * $4)) -v fv="$fv" -v fm="$fm" -v s1="$s1" -v s2="$s2" \
@@ -32,4 +35,5 @@ for c in "448x448 1 32 32" "812x812 1 58 58" "A4@72dpi 1 60 42"; do
 		    (fv + fm) / 1e12, s1, s2, s1 + s2, gf, 100 * gf / peak, (r1 > r2 ? r1 : r2) / 1024
 	}'
 done
+echo "OpenBLAS sgemm 2048^3, $THREADS threads, best of 4 (best over the run): $peak GFLOP/s"
 echo "peak RSS is the larger of the two programs' (the tower maps about 1.3 GB of BF16 weights)"
