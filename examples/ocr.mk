@@ -222,7 +222,19 @@ ocr: $(NAMES.ok:%=$(OUT)/%.md) $(NAMES.ok:%=$(OUT)/%.log)
 clean-ocr:
 	rm -rf $(OUT)
 
+# For other runners (GNU parallel --sshlogin, a batch queue): `make pages` renders every page
+# here; `make -s todo` lists the pages (out/NAME/pNNN) whose decoder result is missing or older
+# than its page or the settings.  Anywhere with the programs, the model and this file,
+# `make -f ocr.mk out/NAME/pNNN.json out/NAME/pNNN.log` makes a page from its .png alone;
+# once the results are back, `make` here only joins them.
+pages: $(ALL_PAGES:=.png)
+todo: pages
+	@for p in $(ALL_PAGES); do \
+		[ $$p.json -nt $$p.png ] && [ $$p.json -nt $(OUT)/.vision ] && \
+		[ $$p.json -nt $(OUT)/.decode ] && [ -e $$p.log ] || echo $$p; \
+	done
+
 # Embeddings and decoder results are caches, not goals: make neither deletes them as
 # intermediates nor remakes them when they alone are missing.
 .SECONDARY: $(ALL_PAGES:=.png.emb) $(ALL_PAGES:=.json)
-.PHONY: ocr all clean-ocr
+.PHONY: ocr all clean-ocr pages todo
