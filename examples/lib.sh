@@ -28,10 +28,12 @@ test_model() {
 	esac
 	return 1
 }
-if test_model; then
+if [ -n "${QVL_EXAMPLES_NOTED:-}" ]; then
+	:	# a script that runs another has said it
+elif test_model; then
 	cat <<NOTE
 # Model: $QVL_MODEL
-#   the tiny test model of the repository: real Qwen2.5-VL structure, random weights,
+#   a test model of this repository: the real Qwen2.5-VL structure, random weights,
 #   so its answers are noise.  For real answers, point QVL_MODEL at a checkpoint, e.g.
 #     QVL_MODEL=~/models/Qwen2.5-VL-7B-Instruct $0
 #   (any Qwen2.5-VL directory from the Hugging Face hub: config.json, *.safetensors, tokenizer).
@@ -39,3 +41,5 @@ NOTE
 else
 	printf '# Model: %s\n' "$QVL_MODEL"
 fi
+QVL_EXAMPLES_NOTED=1
+export QVL_EXAMPLES_NOTED

@@ -22,7 +22,11 @@
 # The embeddings may be deleted to save space; they are only remade when a page's text is.
 # File names must not contain spaces, colons or '%'.  Needs GNU make >= 4.2 and bash.
 
-# --- settings (on the command line, in the environment, or before the include) -------------
+# --- settings (on the command line, or before the include) ----------------------------------
+# Only QVL_MODEL and QVL_BIN are also taken from the environment: an OUT or PROMPT there may
+# be meant for anything.
+$(foreach v,PROMPT DPI RETRY_DPI MAX_TOKENS THREADS DECODE_FLAGS DOCS OUT,\
+	$(if $(filter environment,$(origin $(v))),$(eval undefine $(v))))
 QVL_MODEL ?=
 PROMPT ?= Read all the text on this page and write it out as Markdown.
 DPI ?= 72
