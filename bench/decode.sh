@@ -24,8 +24,13 @@ open(out, 'wb').write(b'QVL1' + struct.pack('<I', len(hdr)) + hdr + payload)
 PY
 bytes=$(build/bench/decode "$M" | sed 's/.*bytes_per_token=\([0-9]*\).*/\1/')
 bw=$(build/bench/membw -t "$T" -m 1024 -r 3 | sed 's/.*GB\/s=\([0-9.]*\).*/\1/')
-/usr/bin/time -v bin/qvl-decode -m "$M" -t "$T" -p 'Read all the text in the image.' --json \
-	--max-tokens 128 --max-repeat 0 --ignore-eos "$TMP/img.qvl" >"$TMP/out.json" 2>"$TMP/time"
+if ! /usr/bin/time -v bin/qvl-decode -m "$M" -t "$T" -p 'Read all the text in the image.' \
+	--json --max-tokens "${TOKENS:-128}" --max-repeat 0 --ignore-eos "$TMP/img.qvl" \
+	>"$TMP/out.json" 2>"$TMP/time"; then
+	echo "bench/decode.sh: qvl-decode failed:" >&2
+	tail -n 30 "$TMP/time" >&2
+	exit 1
+fi
 rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time")
 /usr/bin/python3 - "$TMP/out.json" "$bytes" "$bw" "$rss" "$T" <<'PY'
 import json, sys
