@@ -61,4 +61,17 @@ else
 	echo "GNU parallel is not installed: the --sshlogin recipe is not tested"
 fi
 
+# Manual pages: every program has one with EXAMPLES and SEE ALSO, and qvl(7) names it.
+for c in cmd/qvl-*.c; do
+	n=$(basename "$c" .c)
+	m=man/man1/$n.1
+	check "man_$n" test -f "$m"
+	check_grep "man_${n}_examples" '^\.(Sh|SH) "?EXAMPLES' cat "$m"
+	check_grep "man_${n}_see_also" '^\.(Sh|SH) "?SEE ALSO' cat "$m"
+	check_grep "qvl7_names_$n" "^\\.It Xr $n 1\$" cat man/man7/qvl.7
+done
+if command -v groff >/dev/null; then
+	check_fails qvl7_lint 1 grep . <(groff -mandoc -ww -z man/man7/qvl.7 2>&1)
+fi
+
 finish
