@@ -74,7 +74,7 @@ endif
 
 # pages FILE: its page names p001 p002 ... (none, with a warning, for a PDF pdfinfo cannot read)
 pages = $(call page_names,$(if $(call is_pdf,$(1)),$(or $(call pdf_page_count,$(1)),\
-	$(warning ocr.mk: $(1): pdfinfo cannot read it; skipped)),1))
+	$(warning ocr.mk: $(1): pdfinfo cannot read it (is poppler-utils installed?); skipped)),1))
 
 # document FILE NAME PAGES: the rules of one document: its pages' images, and the joins.
 define document
