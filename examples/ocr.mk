@@ -18,6 +18,7 @@
 # RETRY_DPI/DPI of its size, and flagged in out/NAME.log.  Make cannot see a changed variable,
 # so each stage's settings are kept in out/.render, out/.vision and out/.decode, rewritten only
 # when they change: a new PROMPT re-runs the decoder on every page but not the vision tower.
+# (They are written when make reads this file, under -n and -q too.)
 # Nothing half-written is left by an interrupt: every recipe writes $@.tmp and renames it.
 # The embeddings may be deleted to save space; they are only remade when a page's text is.
 # File names must not contain spaces, colons or '%'.  Needs GNU make >= 4.2 and bash.
