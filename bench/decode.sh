@@ -22,7 +22,7 @@ hdr = json.dumps({'name': 'image_embeds', 'dtype': 'F32', 'shape': [rows, d],
 hdr += b' ' * ((-(8 + len(hdr))) % 8)
 open(out, 'wb').write(b'QVL1' + struct.pack('<I', len(hdr)) + hdr + payload)
 PY
-bytes=$(build/bench/decode "$M" | sed 's/.*bytes_per_token=\([0-9]*\).*/\1/')
+bytes=$(build/bench/decode "$M" | awk '{ split($2, kv, "="); print kv[2] }')
 bw=$(build/bench/membw -t "$T" -m 1024 -r 3 | sed 's/.*GB\/s=\([0-9.]*\).*/\1/')
 if ! /usr/bin/time -v bin/qvl-decode -m "$M" -t "$T" -p 'Read all the text in the image.' \
 	--json --max-tokens "${TOKENS:-128}" --max-repeat 0 --ignore-eos "$TMP/img.qvl" \
