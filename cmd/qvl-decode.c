@@ -460,7 +460,8 @@ converse(struct model *md, const struct opts *o, const char *prompt, struct visu
 	if (qvl_sampler_init(&sampler, &o->sp, V, &err) < 0)
 		die_err(EXIT_USAGE, &err);
 	qvl_detok dt;
-	qvl_detok_init(&dt, md->tok, 1);
+	/* Special tokens are not text, except the grounding markers qvl-boxes reads. */
+	qvl_detok_init(&dt, md->tok, 0);
 	size_t piece_cap = 64 + qvl_tokenizer_max_token_bytes(md->tok) + 16;
 	char *piece = malloc(piece_cap);
 	struct out text = { NULL, 0, 0, 0, !o->json, o };
@@ -492,7 +493,9 @@ converse(struct model *md, const struct opts *o, const char *prompt, struct visu
 		}
 		if (qvl_ids_push(&ids, tok, &err) < 0)
 			die_err(EXIT_BADINPUT, &err);
-		size_t n = qvl_detok_push(&dt, tok, piece, piece_cap);
+		size_t n = 0;
+		if (!qvl_tokenizer_is_special(md->tok, tok) || qvl_tokenizer_is_grounding(md->tok, tok))
+			n = qvl_detok_push(&dt, tok, piece, piece_cap);
 		out_append(&text, piece, n);
 		if (out_update(&text, 0)) {
 			finish = "stop";

@@ -293,6 +293,21 @@ qvl_tokenizer_is_special(const qvl_tokenizer *tok, int32_t id)
 	return id >= 0 && (size_t)id < tok->nids && (tok->flags[id] & TOK_SPECIAL) != 0;
 }
 
+int
+qvl_tokenizer_is_grounding(const qvl_tokenizer *tok, int32_t id)
+{
+	static const char *const names[] = {"<|object_ref_start|>", "<|object_ref_end|>",
+	    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>"};
+	const char *s;
+
+	if (!qvl_tokenizer_is_special(tok, id) || (s = qvl_tokenizer_token_str(tok, id)) == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (strcmp(s, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
 const unsigned char *
 qvl_tokenizer_token_bytes(const qvl_tokenizer *tok, int32_t id, size_t *len)
 {

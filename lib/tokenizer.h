@@ -41,6 +41,10 @@ int32_t qvl_tokenizer_token_id(const qvl_tokenizer *tok, const char *token);
 const char *qvl_tokenizer_token_str(const qvl_tokenizer *tok, int32_t id);
 int qvl_tokenizer_vocab_size(const qvl_tokenizer *tok); /* highest id + 1 */
 int qvl_tokenizer_is_special(const qvl_tokenizer *tok, int32_t id);
+/* The special tokens of Qwen's grounding syntax (<|object_ref_start|>, <|box_start|>,
+ * <|quad_start|> and their ends): skipped with the other special tokens by the reference's
+ * decode, but qvl-boxes needs them to find Qwen2-VL style boxes. */
+int qvl_tokenizer_is_grounding(const qvl_tokenizer *tok, int32_t id);
 /* The raw bytes id stands for (byte-level mapping undone), and their count; NULL with
  * *len = 0 for an unknown id. */
 const unsigned char *qvl_tokenizer_token_bytes(const qvl_tokenizer *tok, int32_t id,

@@ -404,6 +404,12 @@ main(int argc, char **argv)
 	test_detok_small(tok);
 	test_nfc_inert();
 	test_bad_files();
+	/* the six grounding markers, and no other id, survive qvl-decode's special-token filter */
+	int grounding = 0;
+	for (int32_t id = 0; id < qvl_tokenizer_vocab_size(tok); id++)
+		grounding += qvl_tokenizer_is_grounding(tok, id);
+	CHECK(grounding == 6 && qvl_tokenizer_is_grounding(tok, 151648) &&
+	    !qvl_tokenizer_is_grounding(tok, 151645), "grounding markers: %d", grounding);
 	qvl_tokenizer_free(tok);
 	CHECK(qvl_tokenizer_load("/nonexistent", &err) == NULL && strstr(err.msg,
 	    "/nonexistent/tokenizer.json") != NULL, "missing file: %s", err.msg);
