@@ -32,7 +32,7 @@ LIB_SRC  = $(sort $(wildcard lib/*.c))
 CMD_SRC  = $(sort $(wildcard cmd/qvl-*.c))
 CMD_COMMON = $(filter-out $(CMD_SRC),$(sort $(wildcard cmd/*.c)))
 TEST_SRC = $(sort $(wildcard tests/test_*.c))
-TEST_SH  = $(sort $(wildcard tests/*.sh))
+TEST_SH  = $(filter-out tests/lib.sh,$(sort $(wildcard tests/*.sh)))
 BENCH_SRC = $(sort $(wildcard bench/*.c))
 FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
@@ -100,12 +100,16 @@ check: all $(TESTS) $(REPLAYS)
 check-long: all $(TESTS) $(REPLAYS)
 	@QVL_LONG=1 tests/run $(TESTS) $(TEST_SH) $(sort $(wildcard tests/long/*.sh))
 
+# The pipeline on the tiny model under valgrind memcheck: zero errors, zero leaks.
+check-valgrind: all
+	@tests/run tests/long/valgrind.sh
+
 bench: all $(BENCHES)
 	@bench/run
 
 # Installs the Debian packages the build and tests need (as root), or prints the command.
 DEB_PKGS = build-essential pkg-config libpng-dev libjpeg62-turbo-dev libopenblas-dev \
-	libjansson-dev libutf8proc-dev libdnnl-dev clang libclang-rt-14-dev python3-numpy python3-pil poppler-utils
+	libjansson-dev libutf8proc-dev libdnnl-dev clang libclang-rt-14-dev valgrind parallel python3-numpy python3-pil poppler-utils
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "deps: all installed"; \
@@ -123,12 +127,14 @@ install: all
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
-	-install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -d $(DESTDIR)$(PREFIX)/share/qvl/examples
+	install -m 644 examples/ocr.mk $(DESTDIR)$(PREFIX)/share/qvl/examples
 
 clean:
 	rm -rf build bin lib/libqvl.a
 
 -include $(wildcard build/*/*.d build/*/*/*.d build/*/*/*/*.d)
 
-.PHONY: all check check-long bench deps demo install clean fuzz
+.PHONY: all check check-long check-valgrind bench deps demo install clean fuzz
 .SECONDARY:

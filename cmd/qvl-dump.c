@@ -10,14 +10,14 @@
 #include "../lib/tfile.h"
 #include "util.h"
 
-static void
-usage(void)
+static _Noreturn void
+usage(FILE *f, int status)
 {
-	fprintf(stderr,
+	fprintf(f,
 	    "usage: qvl-dump [-s] [-n N] [--npy DIR] [--select NAME]... [FILE...]\n"
 	    "       qvl-dump --compare REF [--atol X] [--rtol X] [--map NAME=REFNAME]...\n"
 	    "                [--concat] [-q] [--select NAME]... [FILE...]\n");
-	exit(EXIT_USAGE);
+	exit(status);
 }
 
 /* A tensor kept in memory: the reference's, or the concatenation of same-named records. */
@@ -282,7 +282,8 @@ main(int argc, char **argv)
 			break;
 		case 'C': opt.concat = 1; break;
 		case 'q': opt.quiet = 1; break;
-		default: usage();
+		case 'h': usage(stdout, 0);
+		default: usage(stderr, EXIT_USAGE);
 		}
 	}
 	if (opt.npy_dir && mkdir(opt.npy_dir, 0777) < 0 && errno != EEXIST)

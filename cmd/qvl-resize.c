@@ -17,16 +17,16 @@
 #include "../lib/stream.h"
 #include "util.h"
 
-static void
-usage(void)
+static _Noreturn void
+usage(FILE *f, int status)
 {
-	fprintf(stderr,
+	fprintf(f,
 	    "usage: qvl-resize [-kv] [-m DIR] [-o FILE] [--min-pixels N] [--max-pixels N]\n"
 	    "                  [--min-tokens N] [--max-tokens N] [--size WxH] [--dpi FROM:TO|auto]\n"
 	    "                  [--png FILE] [--png-dir DIR] [--max-input-pixels N] IMAGE...\n"
 	    "       qvl-resize --info [--assume-size WxH] [options] [IMAGE...]\n"
 	    "       qvl-resize --video [--fps F] [--input-fps R] [options] FRAMES...\n");
-	exit(EXIT_USAGE);
+	exit(status);
 }
 
 enum {
@@ -544,8 +544,9 @@ main(int argc, char **argv)
 			opt.input_fps = cmd_parse_double("--input-fps", optarg, 1e-3, 1e4);
 			break;
 		case 'h':
+			usage(stdout, 0);
 		default:
-			usage();
+			usage(stderr, EXIT_USAGE);
 		}
 	}
 	argc -= optind;
@@ -576,7 +577,7 @@ main(int argc, char **argv)
 	if (opt.png && !opt.video && argc > 1)
 		die(EXIT_USAGE, "--png takes one image; use --png-dir for several");
 	if (argc == 0 && !(opt.info && opt.assume_w > 0))
-		usage();
+		usage(stderr, EXIT_USAGE);
 
 	out = out_open(opt.out);
 	if (opt.info && opt.assume_w > 0) {
