@@ -507,7 +507,7 @@ converse(struct model *md, const struct opts *o, const char *prompt, struct visu
 		if (period) {
 			finish = "repetition";
 			warnx("stopped: the output repeats a cycle of %d token%s %ld times (a dense "
-			    "page? try a higher resolution, e.g. qvl-resize --dpi 300:72, or "
+			    "scan? 300-dpi pages make the model repeat itself: try qvl-resize --dpi 300:72, or "
 			    "--max-repeat 0)", period, period == 1 ? "" : "s", o->max_repeat);
 			break;
 		}
