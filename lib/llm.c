@@ -14,6 +14,7 @@
 #include "llm.h"
 #include "matmul.h"
 #include "mrope.h"
+#include "quant.h"
 
 /* Prompt rows per pass through the layers: sgemm runs at speed and scratch stays small. */
 #define CHUNK_ROWS 256
@@ -54,9 +55,11 @@ static int
 get_matrix(const qvl_weights *w, const char *prefix, const char *name, int64_t rows,
     int64_t cols, qvl_matrix *m, qvl_err *err)
 {
-	const qvl_tensor *t = get(w, prefix, name, 2, rows, cols, err);
+	char full[256];
 
-	if (t == NULL || qvl_matrix_from_tensor(t, m, err) < 0)
+	/* BF16 as the checkpoint has it, or q8/q4 from qvl-quantize. */
+	snprintf(full, sizeof full, "%s%s", prefix, name);
+	if (qvl_weights_matrix(w, full, rows, cols, m, err) < 0)
 		return qvl_err_prefix(err, "language model");
 	return 0;
 }
@@ -120,8 +123,12 @@ qvl_llm_new(const qvl_weights *w, const qvl_config *cfg, qvl_err *err)
 		qvl_err_prefix(err, "language model");
 		goto fail;
 	}
-	if (tc->tie_word_embeddings && qvl_weights_find(w, "lm_head.weight") == NULL) {
-		if (qvl_matrix_from_tensor(m->embed, &m->lm_head, err) < 0)
+	if (tc->tie_word_embeddings && qvl_weights_find(w, "lm_head.weight") == NULL &&
+	    qvl_weights_find(w, "lm_head.weight.q8") == NULL &&
+	    qvl_weights_find(w, "lm_head.weight.q4") == NULL) {
+		/* Tied: the table itself, or the quantized copy qvl-quantize made of it. */
+		if (get_matrix(w, prefix, "embed_tokens.weight", m->vocab, m->hidden,
+		    &m->lm_head, err) < 0)
 			goto fail;
 	} else if (get_matrix(w, "", "lm_head.weight", m->vocab, m->hidden, &m->lm_head, err) < 0)
 		goto fail;
@@ -208,22 +215,16 @@ qvl_llm_config(const qvl_llm *m)
 	return &m->cfg;
 }
 
-static size_t
-matrix_bytes(const qvl_matrix *w)
-{
-	return (size_t)w->rows * (size_t)w->cols * qvl_dtype_size(w->dtype);
-}
-
 size_t
 qvl_llm_token_bytes(const qvl_llm *m)
 {
-	size_t bytes = matrix_bytes(&m->lm_head);
+	size_t bytes = qvl_matrix_bytes(&m->lm_head);
 
 	for (int i = 0; i < m->nlayers; i++) {
 		const struct layer *l = &m->layers[i];
-		bytes += matrix_bytes(&l->q) + matrix_bytes(&l->k) + matrix_bytes(&l->v) +
-		    matrix_bytes(&l->o) + matrix_bytes(&l->gate) + matrix_bytes(&l->up) +
-		    matrix_bytes(&l->down);
+		bytes += qvl_matrix_bytes(&l->q) + qvl_matrix_bytes(&l->k) + qvl_matrix_bytes(&l->v) +
+		    qvl_matrix_bytes(&l->o) + qvl_matrix_bytes(&l->gate) + qvl_matrix_bytes(&l->up) +
+		    qvl_matrix_bytes(&l->down);
 	}
 	return bytes;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "matmul.h"
+#include "quant.h"
 #include "tensor.h"
 #include "vit_attn.h"
 
@@ -46,12 +47,8 @@ static int
 get_matrix(const qvl_weights *w, const char *name, int64_t rows, int64_t cols, qvl_matrix *m,
     qvl_err *err)
 {
-	int64_t shape[2] = { rows, cols };
-	const qvl_tensor *t;
-
-	if ((t = qvl_weights_get(w, name, 2, shape, err)) == NULL)
-		return -1;
-	return qvl_matrix_from_tensor(t, m, err);
+	/* BF16 as the checkpoint has it, or q8/q4 from qvl-quantize. */
+	return qvl_weights_matrix(w, name, rows, cols, m, err);
 }
 
 static float *

@@ -11,10 +11,24 @@ check "q4 untied" "$Q" -q -m "$UNTIED" --type q4 -o "$TMP/q4"
 check_grep "q4 lm_head" 'lm_head\.weight\.q4_min' "$BIN/qvl-dump" "$TMP/q4/model.safetensors"
 check "q4 as f32" "$Q" -q -m "$TINY" --type q4 --as-f32 -o "$TMP/q4f"
 check "no temp files left" test -z "$(ls "$TMP"/q8/*.tmp.* "$TMP"/q4/*.tmp.* 2>/dev/null)"
-# Once the language model loads its matrices through qvl_weights_matrix (lib/quant.h).
-if [[ -x $BIN/qvl-decode ]] && grep -q qvl_weights_matrix lib/llm.c; then
-	check "decode with q8 weights" "$BIN/qvl-decode" -m "$TMP/q8" -p 'Hi' --max-tokens 3
-fi
+# Quantized models load in every program: decode end to end, and the vision tower + merger
+# against the golden embeddings (q8 within 5 % of max |ref|, q4 within 50 %: see
+# qvl-quantize(1) for the measured errors).
+check "q4 tiny" "$Q" -q -m "$TINY" --type q4 -o "$TMP/q4t"
+check_grep "decode with q8 weights" '.' "$BIN/qvl-decode" -m "$TMP/q8" -p 'Hi' --max-tokens 3
+check_grep "decode with q4 weights" '.' "$BIN/qvl-decode" -m "$TMP/q4t" -p 'Hi' --max-tokens 3
+check_grep "decode untied q4 weights" '.' "$BIN/qvl-decode" -m "$TMP/q4" -p 'Hi' --max-tokens 3
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=python3
+G=$DATA/golden/tiny/img_main.safetensors
+check "vit stream" $PY tests/vit_stream.py "$G" "$TMP/img.in"
+for t in q8:0.05 q4t:0.5; do
+	q=${t%:*} tol=${t#*:}
+	check "vit + merge with $q weights" sh -c "'$BIN/qvl-vit' -m '$TMP/$q' '$TMP/img.in' |
+	    '$BIN/qvl-merge' -m '$TMP/$q' > '$TMP/$q.emb'"
+	check "$q image_embeds within $tol" "$BIN/qvl-dump" -q --compare "$G" --rtol "$tol" \
+	    --select image_embeds "$TMP/$q.emb"
+done
 check_fails "no type" 2 "$Q" -m "$TINY" -o "$TMP/x"
 check_fails "bad type" 2 "$Q" -m "$TINY" --type q3 -o "$TMP/x"
 check_fails "no output" 2 "$Q" -m "$TINY" --type q8
