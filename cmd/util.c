@@ -16,6 +16,9 @@ const char *progname = "qvl";
 static char tmp_path[PATH_MAX + 32];
 static char final_path[PATH_MAX];
 static FILE *tmp_file;
+/* The output file is a device, fifo or socket (-o /dev/stdout, a named pipe): written in
+ * place, since renaming a temporary file over it would replace the device node. */
+static int out_direct;
 
 static mode_t
 umask_get(void)
@@ -53,6 +56,16 @@ cmd_init(const char *argv0)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	/* A closed downstream pipe ends every program the same way: the write fails with
+	 * EPIPE and cmd_flush_stdout (or the caller) exits 0 quietly, rather than some
+	 * programs dying of SIGPIPE (141) and others not, depending on where they were. */
+	signal(SIGPIPE, SIG_IGN);
+	/* Over RLIMIT_FSIZE a write fails with EFBIG like a full disk, so the temporary file
+	 * is removed and the message says why, instead of a silent death by SIGXFSZ. */
+	signal(SIGXFSZ, SIG_IGN);
+	/* any exit before out_commit (die, exit(0) on a closed stdout, a return from main)
+	 * leaves no partial file behind */
+	atexit(remove_tmp);
 }
 
 static void
@@ -133,6 +146,7 @@ cmd_parse_double(const char *opt, const char *s, double min, double max)
 FILE *
 out_open(const char *path)
 {
+	struct stat st;
 	FILE *f;
 	int fd;
 
@@ -143,6 +157,15 @@ out_open(const char *path)
 	if (strlen(path) >= PATH_MAX)
 		die(EXIT_USAGE, "%s: path too long", path);
 	snprintf(final_path, sizeof final_path, "%s", path);
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			die(EXIT_USAGE, "%s: is a directory", path);
+		if ((f = fopen(path, "wb")) == NULL)
+			die(EXIT_BADINPUT, "%s: cannot open: %s", path, strerror(errno));
+		out_direct = 1;
+		tmp_file = f;
+		return f;
+	}
 	snprintf(tmp_path, sizeof tmp_path, "%s.tmp.XXXXXX", path);
 	fd = mkstemp(tmp_path);
 	if (fd < 0) {
@@ -163,6 +186,20 @@ out_commit(FILE *f)
 {
 	if (f == stdout) {
 		cmd_flush_stdout();
+		return;
+	}
+	if (out_direct) {
+		int bad = fflush(f) != 0 || ferror(f), e = errno;
+		tmp_file = NULL;
+		out_direct = 0;
+		if (fclose(f) != 0 && !bad) {
+			bad = 1;
+			e = errno;
+		}
+		if (bad && e == EPIPE)
+			exit(0);
+		if (bad)
+			die(EXIT_BADINPUT, "%s: write error: %s", final_path, strerror(e));
 		return;
 	}
 	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
@@ -187,6 +224,7 @@ out_abort(FILE *f)
 	if (f != NULL && f != stdout) {
 		fclose(f);
 		tmp_file = NULL;
+		out_direct = 0;
 	}
 	remove_tmp();
 }
@@ -212,9 +250,11 @@ in_name(const char *path)
 void
 cmd_flush_stdout(void)
 {
+	/* errno is read once, before die() or anything else can change it */
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		if (errno == EPIPE)
+		int e = errno;
+		if (e == EPIPE)
 			exit(0);
-		die(EXIT_BADINPUT, "stdout: write error: %s", strerror(errno));
+		die(EXIT_BADINPUT, "stdout: write error: %s", e ? strerror(e) : "unknown error");
 	}
 }
