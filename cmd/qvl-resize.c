@@ -201,6 +201,7 @@ emit(const float *pv, const int64_t grid[3], json_t *meta)
 	if (qvl_write_tensor(out, "pixel_values", &t, meta, &err) < 0) {
 		if (errno == EPIPE)
 			exit(0);
+		qvl_err_prefix(&err, "%s", opt.out && strcmp(opt.out, "-") != 0 ? opt.out : "stdout");
 		die_err(EXIT_BADINPUT, &err);
 	}
 }
@@ -210,8 +211,14 @@ info_line(json_t *meta)
 {
 	char *s = json_dumps(meta, JSON_COMPACT);
 
-	if (s == NULL || fprintf(out, "%s\n", s) < 0)
-		die(EXIT_BADINPUT, "write error");
+	if (s == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+	if (fprintf(out, "%s\n", s) < 0) {
+		if (errno == EPIPE)
+			exit(0);
+		die(EXIT_BADINPUT, "%s: write error: %s", opt.out ? opt.out : "stdout",
+		    strerror(errno));
+	}
 	free(s);
 }
 
