@@ -12,6 +12,7 @@
  * JPEG goes through libjpeg(-turbo) with its default IDCT and fancy upsampling, as Pillow's
  * decoder does.  The pixel limit is checked on the header, before any pixel is allocated. */
 #include "image.h"
+#include "memcheck.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -53,7 +54,12 @@ check_size(const char *name, int64_t w, int64_t h, const qvl_image_limits *lim, 
 		return qvl_fail(err, "%s: image is %lldx%lld = %lld pixels, over the limit of %lld "
 		    "(--max-input-pixels)", name, (long long)w, (long long)h, (long long)(w * h),
 		    (long long)max);
-	return 0;
+	/* RGB pixels and as much again for the decoder's rows and the resize that follows:
+	 * over what the machine has, say so now rather than be killed mid-decode */
+	char what[PATH_MAX + 64];
+	snprintf(what, sizeof what, "%s: decoding a %lldx%lld image", name, (long long)w,
+	    (long long)h);
+	return qvl_mem_check((uint64_t)w * (uint64_t)h * 6, what, err);
 }
 
 int
