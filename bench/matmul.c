@@ -238,7 +238,11 @@ bench_gemm(qvl_pool *pool, int quick)
 		qvl_to_f32(QVL_BF16, w.data, 0, (size_t)(sh->rows * sh->cols), wf);
 		for (int64_t i = 0; i < sh->n * sh->cols; i++)
 			x[i] = ((float)(rnd() % 2001) - 1000.0f) * 1e-3f;
+		/* The limit: OpenBLAS's own threads on the whole float32 matrix (the pool
+		 * set OpenBLAS to one thread for its own tasks). */
+		openblas_set_num_threads(qvl_pool_threads(pool));
 		double tsg = time_best(reps, pool, &w, x, sh->n, y, wf);
+		openblas_set_num_threads(1);
 		qvl_pool_set_precision(pool, QVL_PRECISION_F32);
 		double tf = time_best(reps, pool, &w, x, sh->n, y, NULL);
 		qvl_pool_set_precision(pool, QVL_PRECISION_BF16);

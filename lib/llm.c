@@ -301,7 +301,7 @@ grow(float **p, size_t n)
 
 /* Scratch for rows tokens against up to keys cached keys. */
 static int
-ensure_scratch(qvl_llm *m, int64_t rows, int64_t keys, qvl_err *err)
+ensure_scratch(qvl_llm *m, int64_t rows, int64_t keys, int threads, qvl_err *err)
 {
 	if (rows > m->scratch_rows) {
 		size_t r = (size_t)rows;
@@ -318,8 +318,8 @@ ensure_scratch(qvl_llm *m, int64_t rows, int64_t keys, qvl_err *err)
 		m->scratch_rows = rows;
 		m->scratch_keys = 0;
 	}
-	/* scores: rows x keys for a prompt chunk, heads x keys for one token */
-	int64_t need = (rows > m->heads ? rows : m->heads) * keys;
+	/* scores: rows x keys per thread for a prompt chunk, heads x keys for one token */
+	int64_t need = (rows * threads > m->heads ? rows * threads : m->heads) * keys;
 	if (need > m->scratch_keys) {
 		int64_t want = need + need / 2;
 		if (grow(&m->scores, (size_t)want)) {
@@ -411,19 +411,30 @@ step_attn_task(void *ctx, long h, int thread)
 	}
 }
 
-/* Softmax of the causal rows of one head's prompt-chunk scores. */
-struct chunk_softmax {
-	float *scores;
-	int64_t base, nkeys;
+/* One head of a prompt chunk: scores against every cached key of its kv group, causal
+ * softmax, times the values; in the calling thread's own scores (single-threaded BLAS, so
+ * the heads of a chunk spread over the pool's threads). */
+struct chunk_attn {
+	qvl_llm *m;
+	const struct layer *l;
+	int64_t base, n, nkeys;
 };
 
 static void
-chunk_softmax_task(void *ctx, long i, int thread)
+chunk_attn_task(void *ctx, long h, int thread)
 {
-	struct chunk_softmax *job = ctx;
+	struct chunk_attn *job = ctx;
+	qvl_llm *m = job->m;
+	int hd = m->head_dim, g = (int)h / (m->heads / m->kv_heads);
+	int64_t n = job->n, nkeys = job->nkeys;
+	float *s = m->scores + (size_t)thread * (size_t)(n * nkeys);
 
-	(void)thread;
-	softmax(job->scores + i * job->nkeys, job->base + i + 1, job->nkeys);
+	qvl_sgemm_nt(n, nkeys, hd, m->scale, m->q + h * hd, m->q_dim,
+	    job->l->kcache + g * hd, m->kv_dim, 0.0f, s, nkeys);
+	for (int64_t i = 0; i < n; i++)
+		softmax(s + i * nkeys, job->base + i + 1, nkeys);
+	qvl_sgemm_nn(n, hd, nkeys, 1.0f, s, nkeys, job->l->vcache + g * hd, m->kv_dim,
+	    0.0f, m->o + h * hd, m->q_dim);
 }
 
 /* Attention of the n rows in m->q (already rotated; their k/v already in the cache at
@@ -432,22 +443,14 @@ static void
 attention(qvl_llm *m, qvl_pool *pool, const struct layer *l, int64_t base, int64_t n)
 {
 	int64_t nkeys = base + n;
-	int hd = m->head_dim, group = m->heads / m->kv_heads;
 
 	if (n == 1) {
 		struct step_attn job = {m, l, nkeys};
 		qvl_pool_run(pool, m->heads, step_attn_task, &job);
 		return;
 	}
-	for (int h = 0; h < m->heads; h++) {
-		int g = h / group;
-		qvl_sgemm_nt(n, nkeys, hd, m->scale, m->q + h * hd, m->q_dim,
-		    l->kcache + g * hd, m->kv_dim, 0.0f, m->scores, nkeys);
-		struct chunk_softmax job = {m->scores, base, nkeys};
-		qvl_pool_run(pool, (long)n, chunk_softmax_task, &job);
-		qvl_sgemm_nn(n, hd, nkeys, 1.0f, m->scores, nkeys, l->vcache + g * hd, m->kv_dim,
-		    0.0f, m->o + h * hd, m->q_dim);
-	}
+	struct chunk_attn job = {m, l, base, n, nkeys};
+	qvl_pool_run(pool, m->heads, chunk_attn_task, &job);
 }
 
 static float
@@ -515,7 +518,7 @@ qvl_llm_forward(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pos, int64_
 	int64_t chunk = hook ? n : CHUNK_ROWS;
 	for (int64_t r0 = 0; r0 < n; r0 += chunk) {
 		int64_t c = n - r0 < chunk ? n - r0 : chunk;
-		if (ensure_scratch(m, c, m->cached + c, err) < 0)
+		if (ensure_scratch(m, c, m->cached + c, qvl_pool_threads(pool), err) < 0)
 			return -1;
 		forward_rows(m, pool, x + r0 * m->hidden, pos + r0, pos + n + r0, pos + 2 * n + r0,
 		    c, hook, hook_ctx);

@@ -21,9 +21,11 @@
 #define SMALL_N 8
 /* Rows of W per task of the rows kernels: a multiple of the kernels' row group. */
 #define TASK_ROWS 16
-/* float32 bytes of a tile of W for sgemm: large enough for sgemm to run at speed, small
- * enough to stay in L2/L3 and never approach a float32 copy of the model. */
+/* float32 bytes of a tile of W for sgemm: large enough that sgemm runs at speed and packs
+ * the rows of x (once per call) rarely, small enough to stay near the caches and never
+ * approach a float32 copy of the model (measured in bench/matmul.c: 1 MB tiles lose 20-30 %). */
 #define TILE_BYTES (4 << 20)
+#define TILE_SPLIT 6
 /* q4 block sums on the stack up to this many blocks per input (rows of 32768 values). */
 #define XSUM_STACK 1024
 
@@ -109,31 +111,58 @@ matmul_rows(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const flo
 		free(xsum);
 }
 
-struct widen_job {
+/* One task of a long batch: a tile of W's rows, widened into the thread's own buffer, times
+ * all n rows of x by single-threaded sgemm into y's columns of that tile.  Tiles have a fixed
+ * size (never the thread count's), so every value of y comes from the same calls for any
+ * number of threads. */
+struct gemm_job {
 	const qvl_kernels *k;
 	const qvl_matrix *w;
-	int64_t r0, nr, per;
-	float *tile;
+	const float *bias, *x;
+	int64_t n, tile_rows;
+	float *tiles; /* [threads][tile_rows * cols] */
+	float *y;
 };
 
 static void
-widen_task(void *ctx, long task, int thread)
+gemm_task(void *ctx, long task, int thread)
 {
-	struct widen_job *job = ctx;
-	int64_t begin = (int64_t)task * job->per, nr = job->nr - begin;
+	struct gemm_job *job = ctx;
+	const qvl_matrix *w = job->w;
+	int64_t r0 = (int64_t)task * job->tile_rows, nr = w->rows - r0;
+	float *tile = job->tiles + (size_t)thread * (size_t)(job->tile_rows * w->cols);
 
-	(void)thread;
-	if (nr > job->per)
-		nr = job->per;
-	job->k->widen(job->w, job->r0 + begin, nr, job->tile + begin * job->w->cols);
+	if (nr > job->tile_rows)
+		nr = job->tile_rows;
+	job->k->widen(w, r0, nr, tile);
+	if (job->bias)
+		for (int64_t i = 0; i < job->n; i++)
+			memcpy(job->y + i * w->rows + r0, job->bias + r0, (size_t)nr * sizeof *job->y);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)job->n, (int)nr, (int)w->cols,
+	    1.0f, job->x, (int)w->cols, tile, (int)w->cols, job->bias ? 1.0f : 0.0f,
+	    job->y + r0, (int)w->rows);
+}
+
+/* Rows of W per tile: tiles of about TILE_BYTES float32, their count a multiple of
+ * TILE_SPLIT so that 1, 2, 3 or 6 threads get equal shares, rows a multiple of 16. */
+static int64_t
+gemm_tile_rows(const qvl_matrix *w)
+{
+	double bytes = 4.0 * (double)w->rows * (double)w->cols;
+	int64_t ntiles = (int64_t)ceil(bytes / TILE_BYTES), rows;
+
+	ntiles = (ntiles + TILE_SPLIT - 1) / TILE_SPLIT * TILE_SPLIT;
+	rows = (w->rows + ntiles - 1) / ntiles;
+	rows = (rows + 15) / 16 * 16;
+	return rows > w->rows ? w->rows : rows;
 }
 
 void
 qvl_matmul_kern(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const float *bias,
     const float *x, int64_t n, float *y)
 {
-	int64_t tile_rows = TILE_BYTES / 4 / (w->cols > 0 ? w->cols : 1);
-	float *tile = NULL;
+	int threads = qvl_pool_threads(pool);
+	struct gemm_job job = {k, w, bias, x, n, 0, NULL, y};
 
 	if (n <= 0 || w->rows <= 0)
 		return;
@@ -143,13 +172,12 @@ qvl_matmul_kern(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const
 				y[i * w->rows + r] = bias ? bias[r] : 0;
 		return;
 	}
-	tile_rows = tile_rows < 16 ? 16 : tile_rows / 16 * 16;
-	if (tile_rows > w->rows)
-		tile_rows = w->rows;
+	job.tile_rows = gemm_tile_rows(w);
 	if (n > SMALL_N)
-		tile = qvl_alloc((size_t)tile_rows * (size_t)w->cols * sizeof *tile);
-	if (tile == NULL) {
-		/* A short batch, or no memory for a tile: the rows kernels need none. */
+		job.tiles = qvl_alloc((size_t)threads * (size_t)job.tile_rows * (size_t)w->cols *
+		    sizeof *job.tiles);
+	if (job.tiles == NULL) {
+		/* A short batch, or no memory for tiles: the rows kernels need none. */
 		for (int64_t i = 0; i < n; i += QVL_KERN_MAXN)
 			matmul_rows(pool, k, w, x + i * w->cols,
 			    (int)(n - i < QVL_KERN_MAXN ? n - i : QVL_KERN_MAXN), y + i * w->rows);
@@ -159,20 +187,9 @@ qvl_matmul_kern(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const
 					y[i * w->rows + r] += bias[r];
 		return;
 	}
-	for (int64_t r0 = 0; r0 < w->rows; r0 += tile_rows) {
-		int64_t nr = w->rows - r0 < tile_rows ? w->rows - r0 : tile_rows;
-		int threads = qvl_pool_threads(pool);
-		struct widen_job job = {k, w, r0, nr, (nr + threads - 1) / threads, tile};
-
-		qvl_pool_run(pool, (long)((nr + job.per - 1) / job.per), widen_task, &job);
-		if (bias)
-			for (int64_t i = 0; i < n; i++)
-				memcpy(y + i * w->rows + r0, bias + r0, (size_t)nr * sizeof *y);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nr, (int)w->cols,
-		    1.0f, x, (int)w->cols, tile, (int)w->cols, bias ? 1.0f : 0.0f, y + r0,
-		    (int)w->rows);
-	}
-	free(tile);
+	qvl_pool_run(pool, (long)((w->rows + job.tile_rows - 1) / job.tile_rows), gemm_task,
+	    &job);
+	free(job.tiles);
 }
 
 void

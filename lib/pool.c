@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 /* Workers sleep on a condition variable between jobs; a job is published by bumping a
  * generation counter.  Each thread takes one contiguous chunk of [0, n), so which thread
  * computes which index never depends on timing. */
@@ -90,6 +92,9 @@ qvl_pool_new(int nthreads, qvl_err *err)
 		return NULL;
 	}
 	pool->nthreads = nthreads;
+	/* The pool's threads are the only ones: each calls OpenBLAS single-threaded on its own
+	 * share, instead of OpenBLAS's workers spinning against ours for the same cores. */
+	openblas_set_num_threads(1);
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->start, NULL);
 	pthread_cond_init(&pool->done, NULL);

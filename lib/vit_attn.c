@@ -33,35 +33,20 @@ qvl_vit_attn_scratch_floats(int64_t maxlen, int head_dim)
 	return (size_t)(round_up(maxlen, QB) * hdp + hdp * lp + lp * hdp + QB * lp + QB * hdp);
 }
 
-static inline vf
-splat(float x)
-{
-	vf v = { 0 };
-
-	return v + x;
-}
-
-static inline vf
-vload(const float *p)
-{
-	vf v;
-
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
-static inline void
-vstore(float *p, vf v)
-{
-	memcpy(p, &v, sizeof v);
-}
+/* Vectors never pass by value through a function: on builds without AVX-512 (ARCH=)
+ * that is a different ABI, which GCC and Clang rightly warn about (-Wpsabi). */
+typedef float vfu __attribute__((vector_size(VL * sizeof(float)), aligned(4), may_alias));
+#define splat(x) ((vf){ 0 } + (x))
+#define vload(p) ((vf)*(const vfu *)(p))
+#define vstore(p, v) (*(vfu *)(p) = (vfu)(v))
 
 /* e^x for x <= 0 (softmax after subtracting the maximum): 2^n · p(r), x = n ln 2 + r,
  * |r| <= ln 2 / 2, p the degree-6 Taylor polynomial (relative error ~1e-7); below -87 the
  * result is 0. */
-static inline vf
-vexp_nonpos(vf x)
+static inline void
+vexp_nonpos(vf *px)
 {
+	vf x = *px;
 	const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
 	vi under = x < splat(-87.0f);
 	vf t, n, r, p;
@@ -81,7 +66,7 @@ vexp_nonpos(vf x)
 	p = p * r + 1.0f;
 	bits = ((vi)t - (vi)splat(magic) + 127) << 23;
 	p = p * (vf)bits;
-	return (vf)((vi)p & ~under);
+	*px = (vf)((vi)p & ~under);
 }
 
 /* s[r][j] = scale · q_r · k_j for QB queries and all lp keys. */
@@ -132,8 +117,11 @@ softmax(float *s, int64_t len, int64_t lp)
 	for (int64_t j = 1; j < len; j++)
 		if (s[j] > max)
 			max = s[j];
-	for (int64_t j = 0; j < lp; j += VL)
-		vstore(s + j, vexp_nonpos(vload(s + j) - max));
+	for (int64_t j = 0; j < lp; j += VL) {
+		vf e = vload(s + j) - max;
+		vexp_nonpos(&e);
+		vstore(s + j, e);
+	}
 	for (int64_t j = len; j < lp; j++)
 		s[j] = 0;            /* padded keys (their scores are not even computed from keys) */
 	for (int64_t j = 0; j < lp; j += VL)

@@ -1,5 +1,5 @@
 /* test_matmul: every kernel level and storage kind against a double-precision reference on
- * random matrices of awkward sizes; 1 vs 2 threads bit for bit; bf16 precision's error. */
+ * random matrices of awkward sizes; 1 vs 2 vs 3 threads bit for bit; bf16 precision's error. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -151,6 +151,8 @@ rel_error(const struct mat *t, const float *bias, const float *x, int64_t n, con
 	return worst;
 }
 
+static qvl_pool *pool3;
+
 static void
 test_case(qvl_pool *pool2, qvl_dtype dtype, int64_t rows, int64_t cols, int64_t n)
 {
@@ -183,6 +185,13 @@ test_case(qvl_pool *pool2, qvl_dtype dtype, int64_t rows, int64_t cols, int64_t 
 		    "%s %s [%lld, %lld] n=%lld: 1 and 2 threads give the same bits",
 		    qvl_cpu_level_name(levels[l]), kind_name(dtype), (long long)rows,
 		    (long long)cols, (long long)n);
+		if (n > 8) {
+			qvl_matmul_kern(pool3, k, &t.m, b, x, n, y2);
+			CHECK(memcmp(y1, y2, (size_t)(n * rows) * sizeof *y1) == 0,
+			    "%s %s [%lld, %lld] n=%lld: 1 and 3 threads give the same bits",
+			    qvl_cpu_level_name(levels[l]), kind_name(dtype), (long long)rows,
+			    (long long)cols, (long long)n);
+		}
 		/* Short batches: a row's result does not depend on the others in the batch. */
 		if (n > 1 && n <= 8) {
 			int same = 1;
@@ -234,7 +243,7 @@ main(int argc, char **argv)
 	char buf[128];
 
 	TEST_INIT(argc, argv);
-	if ((pool2 = qvl_pool_new(2, &err)) == NULL) {
+	if ((pool2 = qvl_pool_new(2, &err)) == NULL || (pool3 = qvl_pool_new(3, &err)) == NULL) {
 		printf("FAIL pool: %s\n", err.msg);
 		return 1;
 	}
@@ -252,5 +261,6 @@ main(int argc, char **argv)
 		test_case(pool2, kinds[k], 4099, 300, 20);
 	}
 	qvl_pool_free(pool2);
+	qvl_pool_free(pool3);
 	return TEST_DONE();
 }
