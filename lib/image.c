@@ -68,6 +68,10 @@ qvl_image_alloc(qvl_image *img, int w, int h, qvl_err *err)
 	memset(img, 0, sizeof *img);
 	if (w <= 0 || h <= 0 || (size_t)w > SIZE_MAX / 3 / (size_t)h)
 		return qvl_fail(err, "image: bad size %dx%d", w, h);
+	char what[64];
+	snprintf(what, sizeof what, "image: %dx%d", w, h);
+	if (qvl_mem_check((uint64_t)w * (uint64_t)h * 3, what, err) < 0)
+		return -1;
 	img->rgb = calloc((size_t)w * (size_t)h, 3);
 	if (img->rgb == NULL)
 		return qvl_fail(err, "image: %dx%d: out of memory", w, h);

@@ -1,5 +1,6 @@
 /* patches.c: frames to pixel_values, as Qwen2VLImageProcessor (HF transformers 4.50) does. */
 #include "patches.h"
+#include "memcheck.h"
 
 #include <limits.h>
 #include <math.h>
@@ -149,6 +150,9 @@ qvl_patchify(const qvl_preproc *p, const qvl_image *frames, int n, float **out,
 	rows = (size_t)gt * gh * gw;
 	if (rows > SIZE_MAX / sizeof(float) / row_len)
 		return qvl_fail(err, "patchify: too many patches");
+	if (qvl_mem_check((uint64_t)(rows * row_len * sizeof(float)), "patchify: pixel_values",
+	    err) < 0)
+		return -1;
 	if ((pv = qvl_alloc(rows * row_len * sizeof(float))) == NULL)
 		return qvl_fail(err, "patchify: out of memory");
 	/* HF: rescale in float64 then cast to float32, normalize in float32 (a division). */
