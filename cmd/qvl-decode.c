@@ -35,7 +35,7 @@ usage(FILE *f, int status)
 	    "                  [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]\n"
 	    "                  [--repetition-penalty R] [--seed N] [--stop STRING]...\n"
 	    "                  [--max-repeat N] [--ignore-eos] [--logits FILE] [--text-only]\n"
-	    "                  [--prompt-ids] [--threads N] [-v] [FILE]\n"
+	    "                  [--prompt-ids] [--threads N] [--precision f32|bf16] [-v] [FILE]\n"
 	    "Reads image_embeds records (stdin or FILE), builds the chat prompt with them and\n"
 	    "streams the model's answer to stdout.  `<image>` in the prompt places the next\n"
 	    "image or video; without markers they go before the text.  See qvl-decode(1).\n");
@@ -48,6 +48,7 @@ struct opts {
 	int nstops;
 	long max_tokens, max_repeat;
 	int json, each, text_only, ignore_eos, prompt_ids, verbose, threads;
+	qvl_precision precision;
 	qvl_sample_params sp;
 	int seed_set;
 };
@@ -608,6 +609,7 @@ main(int argc, char **argv)
 		{ "prompt", required_argument, NULL, 'p' },
 		{ "prompt-file", required_argument, NULL, 'f' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "precision", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "system", required_argument, NULL, O_SYSTEM },
 		{ "json", no_argument, NULL, O_JSON },
@@ -656,6 +658,14 @@ main(int argc, char **argv)
 			break;
 		case 'v':
 			o.verbose = 1;
+			break;
+		case 'P':
+			if (strcmp(optarg, "f32") == 0)
+				o.precision = QVL_PRECISION_F32;
+			else if (strcmp(optarg, "bf16") == 0)
+				o.precision = QVL_PRECISION_BF16;
+			else
+				die(EXIT_USAGE, "--precision: want f32 or bf16, not '%s'", optarg);
 			break;
 		case O_SYSTEM:
 			o.system = optarg;
@@ -753,6 +763,7 @@ main(int argc, char **argv)
 		}
 		if ((md.pool = qvl_pool_new(o.threads, &err)) == NULL)
 			die_err(EXIT_BADINPUT, &err);
+		qvl_pool_set_precision(md.pool, o.precision);
 	}
 	FILE *logits_f = o.logits_path && !o.prompt_ids ? out_open(o.logits_path) : NULL;
 

@@ -16,11 +16,13 @@
 static void
 usage(FILE *f, int status)
 {
-	fprintf(f, "usage: %s [-m MODEL] [--threads N] [FILE]\n"
+	fprintf(f, "usage: %s [-m MODEL] [--threads N] [--precision f32|bf16] [FILE]\n"
 	    "  reads vit_hidden records from FILE or stdin and writes image_embeds records\n"
 	    "  [patches / 4, text hidden] on stdout; other records pass through\n"
 	    "  -m MODEL      checkpoint directory (default $QVL_MODEL)\n"
-	    "  --threads N   worker threads (default: all CPUs)\n", progname);
+	    "  --threads N   worker threads (default: all CPUs)\n"
+	    "  --precision P f32 (default: the reference's numerics) or bf16 (BF16 products,\n"
+	    "                faster where the CPU has AVX512_BF16 or AMX)\n", progname);
 	exit(status);
 }
 
@@ -43,10 +45,12 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "model", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "precision", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *model_opt = NULL, *path, *dir, *sname;
 	int threads = 0, ch, rc;
+	qvl_precision precision = QVL_PRECISION_F32;
 	qvl_config cfg;
 	qvl_weights *w;
 	qvl_merger *merger;
@@ -67,6 +71,14 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			threads = (int)cmd_parse_long("--threads", optarg, 1, 1024);
+			break;
+		case 'P':
+			if (strcmp(optarg, "f32") == 0)
+				precision = QVL_PRECISION_F32;
+			else if (strcmp(optarg, "bf16") == 0)
+				precision = QVL_PRECISION_BF16;
+			else
+				die(EXIT_USAGE, "--precision: want f32 or bf16, not '%s'", optarg);
 			break;
 		default:
 			usage(stderr, EXIT_USAGE);
@@ -90,6 +102,7 @@ main(int argc, char **argv)
 	}
 	if ((pool = qvl_pool_new(threads, &err)) == NULL)
 		die_err(EXIT_BADINPUT, &err);
+	qvl_pool_set_precision(pool, precision);
 
 	in = in_open(path);
 	if ((reader = qvl_reader_new(in, sname)) == NULL)

@@ -15,11 +15,14 @@
 static void
 usage(FILE *f, int status)
 {
-	fprintf(f, "usage: %s [-m MODEL] [--threads N] [--tap NAME]... [FILE]\n"
+	fprintf(f, "usage: %s [-m MODEL] [--threads N] [--precision f32|bf16] [--tap NAME]...\n"
+	    "       [FILE]\n"
 	    "  reads pixel_values (or pixel_values_videos) records from FILE or stdin and writes\n"
 	    "  vit_hidden records [patches, vision hidden] on stdout; other records pass through\n"
 	    "  -m MODEL      checkpoint directory (default $QVL_MODEL)\n"
 	    "  --threads N   worker threads (default: all CPUs)\n"
+	    "  --precision P f32 (default: the reference's numerics) or bf16 (BF16 products,\n"
+	    "                faster where the CPU has AVX512_BF16 or AMX)\n"
 	    "  --tap NAME    also write patch_embed or block.K (the output of block K) before\n"
 	    "                vit_hidden; repeatable\n", progname);
 	exit(status);
@@ -93,11 +96,13 @@ main(int argc, char **argv)
 		{ "model", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "tap", required_argument, NULL, 'T' },
+		{ "precision", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *model_opt = NULL, *path, *dir;
 	const char **taps = NULL;
 	int ntaps = 0, threads = 0, ch, rc;
+	qvl_precision precision = QVL_PRECISION_F32;
 	unsigned char *mask;
 	qvl_config cfg;
 	qvl_weights *w;
@@ -125,6 +130,14 @@ main(int argc, char **argv)
 		case 'T':
 			taps[ntaps++] = optarg;
 			break;
+		case 'P':
+			if (strcmp(optarg, "f32") == 0)
+				precision = QVL_PRECISION_F32;
+			else if (strcmp(optarg, "bf16") == 0)
+				precision = QVL_PRECISION_BF16;
+			else
+				die(EXIT_USAGE, "--precision: want f32 or bf16, not '%s'", optarg);
+			break;
 		default:
 			usage(stderr, EXIT_USAGE);
 		}
@@ -150,6 +163,7 @@ main(int argc, char **argv)
 	}
 	if ((pool = qvl_pool_new(threads, &err)) == NULL)
 		die_err(EXIT_BADINPUT, &err);
+	qvl_pool_set_precision(pool, precision);
 
 	in = in_open(path);
 	if ((reader = qvl_reader_new(in, in_name(path))) == NULL)
