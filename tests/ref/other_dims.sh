@@ -1,10 +1,10 @@
 # tests/ref/other_dims.sh: sourced by tests/other_dims.sh and tests/long/other_dims.sh (after
 # tests/lib.sh).  other_dims CONFIG builds a random-weight model of that config into $TMP,
-# runs the qvl pipeline on an image, two images, a 2 fps video and an image followed by a
-# 3 fps video with an odd frame count, and compares every stage with the numpy reference
-# (tests/ref/qwen25vl_ref.py check): vision blocks 0..2 and vit_hidden, image_embeds, the
+# runs the qvl pipeline on an image, two images, a 2 fps video, an image followed by a 3 fps
+# video with an odd frame count, and all of these in one prompt of over 256 tokens, and compares every stage with the numpy reference
+# (tests/ref/qwen25vl_ref.py check): patch_embed, vision blocks 0..2 and vit_hidden, image_embeds, the
 # logits of the prefill's last position and of every generated step at 1e-4 of max|ref|,
-# and the greedy ids.
+# and the greedy ids.  OD_THREADS sets the programs' --threads (default 2).
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
 REF=tests/ref
@@ -13,13 +13,13 @@ G=$DATA/golden/tiny
 # od_case MODEL TAG PROMPT PIXELS: the pipeline on one stream of pixel_values, then the check.
 od_case() {
 	local m=$1 tag=$2 prompt=$3 px=$4 o=$TMP/$2
-	check "$tag: qvl-vit" sh -c "'$BIN/qvl-vit' -m '$m' --threads 2 --tap block.0 --tap block.1 \
-	    --tap block.2 '$px' > '$o.vit'"
-	check "$tag: qvl-merge" sh -c "'$BIN/qvl-merge' -m '$m' --threads 2 '$o.vit' > '$o.emb'"
+	check "$tag: qvl-vit" sh -c "'$BIN/qvl-vit' -m '$m' --threads ${OD_THREADS:-2} --tap patch_embed --tap block.0 \
+	    --tap block.1 --tap block.2 '$px' > '$o.vit'"
+	check "$tag: qvl-merge" sh -c "'$BIN/qvl-merge' -m '$m' --threads ${OD_THREADS:-2} '$o.vit' > '$o.emb'"
 	check "$tag: prompt ids" sh -c "'$BIN/qvl-decode' -m '$m' -p '$prompt' --prompt-ids \
 	    '$o.emb' > '$o.ids'"
 	check "$tag: qvl-decode" sh -c "'$BIN/qvl-decode' -m '$m' -p '$prompt' --json --max-tokens 8 \
-	    --ignore-eos --max-repeat 0 --threads 2 --logits '$o.logits' '$o.emb' > '$o.json'"
+	    --ignore-eos --max-repeat 0 --threads ${OD_THREADS:-2} --logits '$o.logits' '$o.emb' > '$o.json'"
 	check "$tag: same as the reference" $PY $REF/qwen25vl_ref.py check "$m" --pixels "$px" \
 	    --vit "$o.vit" --emb "$o.emb" --ids "$o.ids" --decode "$o.json" --logits "$o.logits"
 }
@@ -37,11 +37,15 @@ other_dims() {
 	    { '$BIN/qvl-resize' '$G/two_images_right.png' &&
 	      '$BIN/qvl-resize' --video --fps 3 '$G'/video_clip_f0.png '$G'/video_clip_f1.png \
 	        '$G'/video_clip_f2.png '$G'/video_clip_f3.png '$G'/video_clip_f2.png \
-	        '$G'/video_clip_f1.png '$G'/video_clip_f0.png; } > '$TMP/$name.mix3.px'"
+	        '$G'/video_clip_f1.png '$G'/video_clip_f0.png; } > '$TMP/$name.mix3.px' &&
+	    { '$BIN/qvl-resize' '$G/img_main_main.png' '$G/two_images_left.jpg' &&
+	      cat '$TMP/$name.mix3.px'; } > '$TMP/$name.long.px'"
 	od_case "$m" "$name.img" "Describe this image." "$TMP/$name.img.px"
 	od_case "$m" "$name.two" "Compare two images." "$TMP/$name.two.px"
 	od_case "$m" "$name.vid2" "What is in the video?" "$TMP/$name.vid2.px"
 	od_case "$m" "$name.mix3" "<image> and then <video> What changed?" "$TMP/$name.mix3.px"
+	# 117 + 40 + 16 + 96 vision tokens: the prompt spans two of qvl-decode's 256-row prefill chunks
+	od_case "$m" "$name.long" "Describe these." "$TMP/$name.long.px"
 	[[ ${OD_KEEP:-0} = 1 ]] || rm -rf "$m"
 }
 
