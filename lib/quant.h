@@ -38,7 +38,9 @@ int qvl_weights_matrix(const qvl_weights *w, const char *name, int64_t rows, int
 uint16_t qvl_f32_to_f16(float f);
 
 /* One row of cols values: q8 writes cols int8 and nb scales; q4 writes nb * 16 bytes, nb
- * scales and nb mins.  The error of each value is at most half a step (scale / 2). */
+ * scales and nb mins.  Scales are fitted to the least squared error of each block (a few
+ * candidate ranges, clipping the extremes); values inside the coded range are within half a
+ * step (scale / 2). */
 void qvl_quant_q8_row(const float *w, int64_t cols, int8_t *q, uint16_t *scales);
 void qvl_quant_q4_row(const float *w, int64_t cols, uint8_t *q, uint16_t *scales,
     uint16_t *mins);
