@@ -8,7 +8,9 @@ check "q8 has the config" cmp "$TINY/config.json" "$TMP/q8/config.json"
 check "q8 has the tokenizer" cmp "$TINY/tokenizer.json" "$TMP/q8/tokenizer.json"
 check_grep "q8 tensors" 'up_proj\.weight\.q8_scale' "$BIN/qvl-dump" "$TMP/q8/model.safetensors"
 check "q4 untied" "$Q" -q -m "$UNTIED" --type q4 -o "$TMP/q4"
-check_grep "q4 lm_head" 'lm_head\.weight\.q4_min' "$BIN/qvl-dump" "$TMP/q4/model.safetensors"
+check_grep "q4 matrices" 'up_proj\.weight\.q4_min' "$BIN/qvl-dump" "$TMP/q4/model.safetensors"
+check_grep "q4 models keep lm_head 8-bit" 'lm_head\.weight\.q8_scale' "$BIN/qvl-dump" \
+    "$TMP/q4/model.safetensors"
 check "q4 as f32" "$Q" -q -m "$TINY" --type q4 --as-f32 -o "$TMP/q4f"
 check "no temp files left" test -z "$(ls "$TMP"/q8/*.tmp.* "$TMP"/q4/*.tmp.* 2>/dev/null)"
 # Quantized models load in every program: decode end to end, and the vision tower + merger
