@@ -19,7 +19,7 @@
 # so each stage's settings are kept in out/.render, out/.vision and out/.decode, rewritten only
 # when they change: a new PROMPT re-runs the decoder on every page but not the vision tower.
 # (They are written when make reads this file, under -n and -q too.)
-# Nothing half-written is left by an interrupt: every recipe writes $@.tmp and renames it.
+# Nothing half-written is left by an interrupt: every recipe writes $@.tmpPID and renames it.
 # The embeddings may be deleted to save space; they are only remade when a page's text is.
 # File names must not contain spaces, colons or '%'.  Needs GNU make >= 4.2 and bash.
 
@@ -45,6 +45,8 @@ OUT ?= out
 # the default goal, whatever comes below
 all: ocr
 
+# temporary files are per make process, so two makes on one out/ never share one
+MAKEPID := $(shell echo $$PPID)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 .DELETE_ON_ERROR:
@@ -87,7 +89,7 @@ $(if $(call is_pdf,$(1)),$(call pdf_pages,$(1),$(2),$(3)),$(call image_page,$(1)
 $(OUT)/$(2).md: $$(pages.$(2):=.md)
 	$$(join_pages)
 $(OUT)/$(2).log: $$(pages.$(2):=.log)
-	@cat $$^ > $$@.tmp && mv $$@.tmp $$@
+	@cat $$^ > $$@.tmp$(MAKEPID) && mv $$@.tmp$(MAKEPID) $$@
 endif
 endef
 
@@ -105,13 +107,13 @@ $(OUT)/$(2)/p001.png: $(1)
 endef
 
 render_pdf_page = @mkdir -p $(@D) && echo "  PDF     $@" && \
-	pdftoppm -r $(DPI) -f $$((10\#$*)) -l $$((10\#$*)) -png -singlefile $< $@.tmp && \
-	mv $@.tmp.png $@
+	pdftoppm -r $(DPI) -f $$((10\#$*)) -l $$((10\#$*)) -png -singlefile $< $@.tmp$(MAKEPID) && \
+	mv $@.tmp$(MAKEPID).png $@
 render_image = @mkdir -p $(@D) && echo "  PAGE    $@" && \
-	$(RESIZE) --dpi auto --png $@.tmp.png $< > /dev/null && mv $@.tmp.png $@
+	$(RESIZE) --dpi auto --png $@.tmp$(MAKEPID).png $< > /dev/null && mv $@.tmp$(MAKEPID).png $@
 join_pages = @echo "  JOIN    $@" && \
 	for f in $^; do p=$${f\#\#*/p}; echo "<!-- page $$((10\#$${p%.md})) -->"; echo; \
-	cat $$f; echo; done > $@.tmp && mv $@.tmp $@
+	cat $$f; echo; done > $@.tmp$(MAKEPID) && mv $@.tmp$(MAKEPID) $@
 # summary FILE: a decoder result in a few words, for the .log lines
 summary = sed -n 's/.*"finish_reason":"\([a-z_]*\)".*"prompt_tokens":\([0-9]*\).*"completion_tokens":\([0-9]*\).*/\2 prompt tokens, \3 generated, finish \1/p'
 
@@ -120,24 +122,24 @@ $(foreach d,$(DOCS),$(eval $(call document,$(d),$(call name,$(d)),$(call pages,$
 # --- every page: image -> embeddings -> decoder's result -> text -------------------------------
 $(OUT)/%.png.emb: $(OUT)/%.png $(OUT)/.vision
 	@echo "  VISION  $@"
-	@$(RESIZE) $< | $(VISION) > $@.tmp && mv $@.tmp $@
+	@$(RESIZE) $< | $(VISION) > $@.tmp$(MAKEPID) && mv $@.tmp$(MAKEPID) $@
 
 # Decodes a page; on repetition, reads the page again at RETRY_DPI/DPI of its size and keeps
 # that result.  The page's .log line says which.  (One recipe makes both files.)
 $(OUT)/%.json $(OUT)/%.log: $(OUT)/%.png.emb $(OUT)/.decode
 	@echo "  DECODE  $(OUT)/$*.json"
-	@j=$(OUT)/$*.json; $(DECODE) < $< > $$j.tmp && \
-	line="$(notdir $*): $$($(summary) $$j.tmp)" && \
-	if grep -q '"finish_reason":"repetition"' $$j.tmp; then \
+	@j=$(OUT)/$*.json; $(DECODE) < $< > $$j.tmp$(MAKEPID) && \
+	line="$(notdir $*): $$($(summary) $$j.tmp$(MAKEPID))" && \
+	if grep -q '"finish_reason":"repetition"' $$j.tmp$(MAKEPID); then \
 		echo "  RETRY   $$j at $(RETRY_DPI) dpi"; \
-		$(RESIZE) --dpi $(DPI):$(RETRY_DPI) $(OUT)/$*.png | $(VISION) | $(DECODE) > $$j.tmp && \
-		line="$(notdir $*): REPETITION at $(DPI) dpi, read again at $(RETRY_DPI) dpi: $$($(summary) $$j.tmp)"; \
-	fi && echo "$$line" > $(OUT)/$*.log.tmp && \
-	mv $(OUT)/$*.log.tmp $(OUT)/$*.log && mv $$j.tmp $$j
+		$(RESIZE) --dpi $(DPI):$(RETRY_DPI) $(OUT)/$*.png | $(VISION) | $(DECODE) > $$j.tmp$(MAKEPID) && \
+		line="$(notdir $*): REPETITION at $(DPI) dpi, read again at $(RETRY_DPI) dpi: $$($(summary) $$j.tmp$(MAKEPID))"; \
+	fi && echo "$$line" > $(OUT)/$*.log.tmp$(MAKEPID) && \
+	mv $(OUT)/$*.log.tmp$(MAKEPID) $(OUT)/$*.log && mv $$j.tmp$(MAKEPID) $$j
 
 $(OUT)/%.md: $(OUT)/%.json
 	@echo "  TEXT    $@"
-	@LC_ALL=C awk "$$QVL_OCR_JSON_TEXT" < $< > $@.tmp && mv $@.tmp $@
+	@LC_ALL=C awk "$$QVL_OCR_JSON_TEXT" < $< > $@.tmp$(MAKEPID) && mv $@.tmp$(MAKEPID) $@
 
 # The "text" string of a qvl-decode --json result, unescaped (jansson writes UTF-8 as is and
 # escapes only quotes, backslashes and control characters; \uXXXX is decoded all the same).

@@ -9,16 +9,10 @@ VERBOSE=${1:-}
 
 # --- two makes on one cache directory -------------------------------------------------------
 MK=$PWD/examples/ocr.mk
-# Each recipe's temporary file must be the make process's own: with one fixed name ($@.tmp),
-# two makes building the same page write the same temporary file, and one renames away (or
-# .DELETE_ON_ERROR deletes) what the other is writing.  Until ocr.mk names them per process,
-# the test runs on a copy that does (the fix proposed in .notes/readme-hardening.md).
-if ! grep -q 'MAKEPID' "$MK"; then
-	echo "note: examples/ocr.mk shares \$@.tmp between make processes; testing the proposed fix"
-	sed -e 's/\.tmp\b/.tmp$(MAKEPID)/g' -e '/^SHELL := /i MAKEPID := $(shell echo $$PPID)' \
-		"$MK" >"$TMP/ocr.mk"
-	MK=$TMP/ocr.mk
-fi
+# Each recipe's temporary file is the make process's own ($@.tmp$(MAKEPID)): with one fixed
+# name, two makes building the same page would write the same file, and one would rename away
+# (or .DELETE_ON_ERROR delete) what the other is writing.
+check "ocr.mk names its temporary files per make process" grep -q 'MAKEPID' "$MK"
 for d in alone shared; do
 	mkdir -p "$TMP/$d"
 	cp examples/docs/report.pdf examples/docs/letter.png examples/docs/receipt.jpg "$TMP/$d"
