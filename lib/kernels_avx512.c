@@ -67,6 +67,11 @@ rows_float(qvl_dtype dt, const char *w, int64_t ldw, int R, int64_t cols, const 
 			xv[i] = _mm512_loadu_ps(x + i * ldx + c);
 		UNROLL
 		for (int r = 0; r < R; r++) {
+			/* The next group's rows, a group ahead: rows are a page or less, and
+			 * the hardware prefetchers stop at page ends. */
+			if ((c & (dt == QVL_F32 ? 15 : 31)) == 0)
+				_mm_prefetch(w + (r + R) * ldw + c * (dt == QVL_F32 ? 4 : 2),
+				    _MM_HINT_T0);
 			__m512 wv = load_w(dt, w + r * ldw, c);
 			UNROLL
 			for (int i = 0; i < N; i++)
@@ -232,6 +237,9 @@ rows_q4(const uint8_t *w, int64_t ldw, const uint16_t *sc, const uint16_t *mn, i
 			}
 			UNROLL
 			for (int r = 0; r < R; r++) {
+				if ((b & 3) == 0)
+					_mm_prefetch(w + (r + R) * ldw + (b0 + b) * (QVL_QBLOCK / 2),
+					    _MM_HINT_T0);
 				__m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)
 				    (w + r * ldw + (b0 + b) * (QVL_QBLOCK / 2))));
 				__m512 table = _mm512_fmadd_ps(iota, _mm512_set1_ps(d[r][b]),
@@ -300,6 +308,104 @@ group(const qvl_matrix *w, int64_t r, int R, const float *x, int64_t ldx, const 
 GROUP_N(1)
 GROUP_N(4)
 
+/* q8 with x as int16 blocks (qvl_kern_x16), on AVX512_VNNI: a block of 32 weights is one
+ * sign extension to int16 and one vpdpwssd per input (exact int32 sums of 2 products per
+ * lane), then one conversion and one FMA with the product of the two steps: half the
+ * instructions of widening every weight to float32, which is what q8 decoding is bound by. */
+#define T512V __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
+#define INLINEV static inline __attribute__((always_inline)) T512V
+
+INLINEV void
+rows_q8v(const int8_t *w, const uint16_t *sc, int64_t nb, int R, int64_t cols,
+    const float *xp, int N, float *y, int64_t ldy)
+{
+	__m512 acc[RB][NB];
+	__m512i xv[NB];
+	float d[RB][SCALE_CHUNK], dx[NB];
+	const int16_t *xq[NB];
+	const int64_t stride = QVL_X16_FLOATS(nb);
+
+	UNROLL
+	for (int i = 0; i < N; i++)
+		xq[i] = (const int16_t *)(xp + i * stride + nb);
+	UNROLL
+	for (int r = 0; r < R; r++)
+		UNROLL
+		for (int i = 0; i < N; i++)
+			acc[r][i] = _mm512_setzero_ps();
+	for (int64_t b0 = 0; b0 < nb; b0 += SCALE_CHUNK) {
+		int64_t nblk = nb - b0 < SCALE_CHUNK ? nb - b0 : SCALE_CHUNK;
+		widen_scales(sc, nb, R, b0, nblk, d);
+		for (int64_t b = 0; b < nblk; b++) {
+			int64_t c = (b0 + b) * QVL_QBLOCK, len = cols - c;
+			__mmask32 m = len >= 32 ? 0xffffffffu : (__mmask32)((1u << len) - 1);
+			UNROLL
+			for (int i = 0; i < N; i++) {
+				xv[i] = _mm512_loadu_si512((const void *)(xq[i] + c));
+				dx[i] = xp[i * stride + b0 + b];
+			}
+			UNROLL
+			for (int r = 0; r < R; r++) {
+				if ((b & 1) == 0)
+					_mm_prefetch(w + (r + R) * cols + c, _MM_HINT_T0);
+				__m512i wv = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m,
+				    w + r * cols + c));
+				UNROLL
+				for (int i = 0; i < N; i++) {
+					__m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), wv,
+					    xv[i]);
+					acc[r][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s),
+					    _mm512_set1_ps(d[r][b] * dx[i]), acc[r][i]);
+				}
+			}
+		}
+	}
+	UNROLL
+	for (int r = 0; r < R; r++)
+		UNROLL
+		for (int i = 0; i < N; i++)
+			y[i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
+}
+
+#define GROUP_Q8V(R)                                                                       \
+	static T512V void group_q8v_##R(const qvl_matrix *w, int64_t r, const float *xp,    \
+	    int N, float *y, int64_t ldy)                                                  \
+	{                                                                                  \
+		int64_t cols = w->cols, nb = qvl_qblocks(cols);                            \
+		const int8_t *q = (const int8_t *)w->data + r * cols;                      \
+		const uint16_t *sc = (const uint16_t *)w->scales + r * nb;                 \
+		switch (N) {                                                               \
+		case 1: rows_q8v(q, sc, nb, R, cols, xp, 1, y + r, ldy); break;            \
+		case 2: rows_q8v(q, sc, nb, R, cols, xp, 2, y + r, ldy); break;            \
+		case 3: rows_q8v(q, sc, nb, R, cols, xp, 3, y + r, ldy); break;            \
+		default: rows_q8v(q, sc, nb, R, cols, xp, 4, y + r, ldy); break;           \
+		}                                                                          \
+	}
+GROUP_Q8V(1)
+GROUP_Q8V(4)
+
+static T512V void
+avx512_rows_q8v(const qvl_matrix *w, int64_t r0, int64_t r1, int n, const float *xp,
+    float *y, int64_t ldy)
+{
+	int64_t stride = QVL_X16_FLOATS(qvl_qblocks(w->cols)), r = r0;
+
+	for (; r + RB <= r1; r += RB)
+		for (int i = 0; i < n; i += NB)
+			group_q8v_4(w, r, xp + i * stride, n - i < NB ? n - i : NB, y + i * ldy,
+			    ldy);
+	for (; r < r1; r++)
+		for (int i = 0; i < n; i += NB)
+			group_q8v_1(w, r, xp + i * stride, n - i < NB ? n - i : NB, y + i * ldy,
+			    ldy);
+}
+
+static int
+avx512_x16(void)
+{
+	return qvl_cpu_get()->avx512vnni;
+}
+
 static T512 void
 avx512_rows(const qvl_matrix *w, int64_t r0, int64_t r1, const float *x, int64_t ldx, int n,
     const float *xsum, float *y, int64_t ldy)
@@ -307,6 +413,10 @@ avx512_rows(const qvl_matrix *w, int64_t r0, int64_t r1, const float *x, int64_t
 	int64_t nb = qvl_qblocks(w->cols);
 	int64_t r = r0;
 
+	if (w->dtype == QVL_I8 && xsum != NULL) {
+		avx512_rows_q8v(w, r0, r1, n, xsum, y, ldy);
+		return;
+	}
 	for (; r + RB <= r1; r += RB)
 		for (int i = 0; i < n; i += NB)
 			group_4(w, r, x + i * ldx, ldx, xsum ? xsum + i * nb : NULL,
@@ -373,4 +483,4 @@ avx512_widen(const qvl_matrix *w, int64_t r0, int64_t nr, float *dst)
 	}
 }
 
-const qvl_kernels qvl_kernels_avx512 = {avx512_rows, avx512_widen};
+const qvl_kernels qvl_kernels_avx512 = {avx512_rows, avx512_widen, avx512_x16};

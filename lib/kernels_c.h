@@ -145,4 +145,4 @@ generic_widen(const qvl_matrix *w, int64_t r0, int64_t nr, float *dst)
 	}
 }
 
-const qvl_kernels KERNELS_TABLE = {generic_rows, generic_widen};
+const qvl_kernels KERNELS_TABLE = {generic_rows, generic_widen, NULL};

@@ -88,7 +88,17 @@ matmul_rows(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const flo
 	float stack[XSUM_STACK], *xsum = NULL;
 	struct rows_job job = {k, w, x, NULL, n, y};
 
-	if (w->dtype == QVL_U8) {
+	if (w->dtype == QVL_I8 && k->x16 && k->x16()) {
+		/* On the heap: the int16 half must not live in a float array.  Without memory
+		 * the float32 kernels run (they need none). */
+		size_t floats = (size_t)n * (size_t)QVL_X16_FLOATS(nb);
+		if ((xsum = qvl_alloc(floats * sizeof *xsum)) != NULL) {
+			for (int i = 0; i < n; i++)
+				qvl_kern_x16(x + i * w->cols, w->cols,
+				    xsum + (size_t)i * (size_t)QVL_X16_FLOATS(nb));
+			job.xsum = xsum;
+		}
+	} else if (w->dtype == QVL_U8) {
 		if (n * nb <= XSUM_STACK)
 			xsum = stack;
 		else if ((xsum = malloc((size_t)(n * nb) * sizeof *xsum)) == NULL) {
