@@ -1,48 +1,77 @@
 #!/bin/bash
 # bench/decode.sh [MODEL]: qvl-decode on a model of the real 3B shapes (default
-# /work/models/3b, random weights are fine): prefill tokens/s of a ~1000-token prompt with one
-# image (random embeddings, grid 1x56x68 = 952 vision tokens), decode tokens/s over 128
-# tokens, peak RSS, at 2 threads; next to the memory-bandwidth bound measured in the same run
-# (weight bytes per token / streaming-read GB/s).  The machines are shared: quote ratios.
+# /work/models/3b; random weights are fine), 2 threads.  Prints markdown table rows (stage |
+# figure | limit | ratio | llama.cpp):
+#   decode tokens/s over TOKENS (128) greedy tokens after a short text prompt, with the BF16
+#     weights and, when they exist, the q8 and q4 models MODEL-q8 and MODEL-q4 (make them
+#     with qvl-quantize -m MODEL --type q8 -o MODEL-q8; Q8=DIR / Q4=DIR to name others),
+#     against the memory-bandwidth bound of the same run: weight bytes one token reads /
+#     streaming-read GB/s (bench/membw, 2 threads);
+#   prefill tokens/s of a 512-token text prompt in --precision f32 and bf16, against the
+#     rate the sgemm peak of the same run gives (2 FLOPs per weight per token);
+#   peak RSS of the decode run.
+# The machines are shared: quote ratios.
 set -eu
 cd "$(dirname "$0")/.."
 M=${1:-${QVL_MODEL:-/work/models/3b}}
 T=${THREADS:-2}
-make -s bin/qvl-decode build/bench/decode build/bench/membw >/dev/null
+N=${TOKENS:-128}
+make -s bin/qvl-decode build/bench/decode build/bench/membw build/bench/vit >/dev/null
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-hidden=$(/usr/bin/python3 -c "import json; print(json.load(open('$M/config.json'))['hidden_size'])")
-/usr/bin/python3 - "$TMP/img.qvl" "$hidden" <<'PY'
-import json, random, struct, sys
-out, d = sys.argv[1], int(sys.argv[2])
-rows = 56 * 68 // 4
-random.seed(1)
-payload = struct.pack('<%df' % (rows * d), *(random.gauss(0, 0.5) for _ in range(rows * d)))
-hdr = json.dumps({'name': 'image_embeds', 'dtype': 'F32', 'shape': [rows, d],
-    'meta': {'source': 'random', 'grid_thw': [1, 56, 68], 'kind': 'image'}}).encode()
-hdr += b' ' * ((-(8 + len(hdr))) % 8)
-open(out, 'wb').write(b'QVL1' + struct.pack('<I', len(hdr)) + hdr + payload)
-PY
-bytes=$(build/bench/decode "$M" | awk '{ split($2, kv, "="); print kv[2] }')
+
+# A 512-token prompt: the chat template's 21 tokens and 491 times " the".
+prompt512=$(printf 'the%.0s ' $(seq 491) | sed 's/ $//')
+
+run() { # model outfile args...
+	local model=$1 out=$2
+	shift 2
+	if ! /usr/bin/time -v bin/qvl-decode -m "$model" -t "$T" --json --text-only "$@" \
+	    >"$out" 2>"$out.time"; then
+		echo "bench/decode.sh: qvl-decode failed:" >&2
+		tail -n 30 "$out.time" >&2
+		return 1
+	fi
+}
+
 bw=$(build/bench/membw -t "$T" -m 1024 -r 3 | sed 's/.*GB\/s=\([0-9.]*\).*/\1/')
-if ! /usr/bin/time -v bin/qvl-decode -m "$M" -t "$T" -p 'Read all the text in the image.' \
-	--json --max-tokens "${TOKENS:-128}" --max-repeat 0 --ignore-eos "$TMP/img.qvl" \
-	>"$TMP/out.json" 2>"$TMP/time"; then
-	echo "bench/decode.sh: qvl-decode failed:" >&2
-	tail -n 30 "$TMP/time" >&2
-	exit 1
-fi
-rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time")
-/usr/bin/python3 - "$TMP/out.json" "$bytes" "$bw" "$rss" "$T" <<'PY'
-import json, sys
+peak=$(build/bench/vit sgemm 2048 "$T")
+params=$(build/bench/decode "$M" | awk '{ split($2, kv, "="); print kv[2] / 2 }')
+
+for kind in bf16 q8 q4; do
+	case $kind in
+	bf16) dir=$M llama="3.53 tok/s (BF16)" ;;
+	q8) dir=${Q8:-$M-q8} llama="5.20 tok/s (Q8_0)" ;;
+	q4) dir=${Q4:-$M-q4} llama="9.24 tok/s (Q4_K_M)" ;;
+	esac
+	if [[ ! -f $dir/config.json ]]; then
+		echo "| decode $kind | no model at $dir (qvl-quantize -m $M --type $kind -o $dir) | | | $llama |"
+		continue
+	fi
+	bytes=$(build/bench/decode "$dir" | awk '{ split($2, kv, "="); print kv[2] }')
+	run "$dir" "$TMP/$kind.json" -p 'Write a long story.' --max-tokens "$N" --max-repeat 0 \
+	    --ignore-eos || continue
+	/usr/bin/python3 - "$TMP/$kind.json" "$bytes" "$bw" "$kind" "$llama" <<'PY'
+import json, re, sys
 r = json.load(open(sys.argv[1]))
-nbytes, bw, rss, t = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-pt, ms = r['prompt_tokens'], r['timings']['prefill_ms']
+nbytes, bw, kind, llama = int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+rss = int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', open(sys.argv[1] + '.time').read()).group(1))
 dec = r['timings']['decode_tokens_per_s']
 bound = bw * 1e9 / nbytes
-print('decode bench: threads=%s prompt_tokens=%d completion_tokens=%d' % (t, pt, r['completion_tokens']))
-print('  prefill      %.1f tokens/s (%.1f s)' % (pt / (ms / 1e3), ms / 1e3))
-print('  decode       %.2f tokens/s' % dec)
-print('  bound        %.2f tokens/s = %.2f GB/s streaming read / %.2f GB of weights per token' % (bound, bw, nbytes / 1e9))
-print('  ratio        %.2f of the bandwidth bound' % (dec / bound))
-print('  peak RSS     %.2f GB' % (rss / 1e6))
+print('| decode %s, %d tokens, RSS %.2f GB | %.2f tok/s | %.2f tok/s = %.1f GB/s / %.2f GB per token | %.2f | %s |'
+      % (kind, r['completion_tokens'], rss / 1e6, dec, bound, bw, nbytes / 1e9, dec / bound, llama))
 PY
+done
+
+for p in f32 bf16; do
+	run "$M" "$TMP/p$p.json" -p "$prompt512" --max-tokens 1 --precision "$p" || continue
+	/usr/bin/python3 - "$TMP/p$p.json" "$peak" "$params" "$p" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+peak, params, p = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+pt, ms = r['prompt_tokens'], r['timings']['prefill_ms']
+rate = pt / (ms / 1e3)
+bound = peak * 1e9 / (2 * params)
+print('| prefill %d tokens, %s | %.1f tok/s (%.1f s) | %.1f tok/s at sgemm peak %.0f GFLOP/s | %.2f | %s |'
+      % (pt, p, rate, ms / 1e3, bound, peak, rate / bound, '34.0 tok/s (BF16)'))
+PY
+done
