@@ -9,7 +9,8 @@
 #     streaming-read GB/s (bench/membw, 2 threads);
 #   prefill tokens/s of a 512-token text prompt in --precision f32 and bf16, against the
 #     rate the sgemm peak of the same run gives (2 FLOPs per weight per token);
-#   peak RSS of the decode run.
+#   peak RSS of each decode run; with a 7B model (M7=DIR, default the 7b directory next to
+#     MODEL; mkrandom --preset 7b makes one) also BF16 decode of 16 tokens and its RSS.
 # The machines are shared: quote ratios.
 set -eu
 cd "$(dirname "$0")/.."
@@ -75,3 +76,22 @@ print('| prefill %d tokens, %s | %.1f tok/s (%.1f s) | %.1f tok/s at sgemm peak 
       % (pt, p, rate, ms / 1e3, bound, peak, rate / bound, '34.0 tok/s (BF16)'))
 PY
 done
+
+# Last: the 7B pushes the 3B out of the page cache.
+M7=${M7:-$(dirname "$M")/7b}
+if [[ -f $M7/config.json ]]; then
+	bytes7=$(build/bench/decode "$M7" | awk '{ split($2, kv, "="); print kv[2] }')
+	if run "$M7" "$TMP/7b.json" -p 'Write a long story.' --max-tokens 16 --max-repeat 0 \
+	    --ignore-eos; then
+		/usr/bin/python3 - "$TMP/7b.json" "$bytes7" "$bw" <<'PY'
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+nbytes, bw = int(sys.argv[2]), float(sys.argv[3])
+rss = int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', open(sys.argv[1] + '.time').read()).group(1))
+dec = r['timings']['decode_tokens_per_s']
+bound = bw * 1e9 / nbytes
+print('| decode bf16 7B, %d tokens, RSS %.2f GB | %.2f tok/s | %.2f tok/s = %.1f GB/s / %.2f GB per token | %.2f | |'
+      % (r['completion_tokens'], rss / 1e6, dec, bound, bw, nbytes / 1e9, dec / bound))
+PY
+	fi
+fi
