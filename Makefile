@@ -105,7 +105,7 @@ check-valgrind: all
 	@tests/run tests/long/valgrind.sh
 
 bench: all $(BENCHES)
-	@bench/run
+	+@bench/run
 
 # Installs the Debian packages the build and tests need (as root), or prints the command.
 DEB_PKGS = build-essential pkg-config libpng-dev libjpeg62-turbo-dev libopenblas-dev \

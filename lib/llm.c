@@ -13,6 +13,7 @@
 
 #include "llm.h"
 #include "matmul.h"
+#include "memcheck.h"
 #include "mrope.h"
 #include "quant.h"
 
@@ -244,6 +245,12 @@ qvl_llm_reserve(qvl_llm *m, int64_t ctx, qvl_err *err)
 	if (max > 0 && cap > max)
 		cap = max;
 	size_t bytes = (size_t)cap * (size_t)m->kv_dim * sizeof(float);
+	/* realloc would succeed and the pages fail later, in an OOM kill: ask first */
+	char what[96];
+	snprintf(what, sizeof what, "language model: a KV cache of %lld tokens", (long long)cap);
+	if (qvl_mem_check(2 * (uint64_t)(cap - m->cap) * (uint64_t)m->kv_dim * sizeof(float) *
+	    (uint64_t)m->nlayers, what, err) < 0)
+		return -1;
 	for (int i = 0; i < m->nlayers; i++) {
 		struct layer *l = &m->layers[i];
 		float *k = realloc(l->kcache, bytes), *v;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "matmul.h"
+#include "memcheck.h"
 #include "quant.h"
 #include "tensor.h"
 #include "vit_attn.h"
@@ -487,6 +488,17 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 		goto out;
 	maxlen = win.maxlen > full.maxlen ? win.maxlen : full.maxlen;
 	per_thread = (int64_t)qvl_vit_attn_scratch_floats(maxlen, (int)hd);
+	{
+		/* all activations at once, asked before any is touched (an OOM kill says nothing) */
+		double floats = (double)n * (double)(4 * d + 2 * f + hd) +
+		    (double)per_thread * nthreads;
+		char what[96];
+		snprintf(what, sizeof what, "vision tower: activations for %lld patches",
+		    (long long)n);
+		if (floats < 1e18 && qvl_mem_check((uint64_t)(floats * sizeof(float)), what,
+		    err) < 0)
+			goto out;
+	}
 	if ((h = alloc_floats(n, d, err)) == NULL || (qkv = alloc_floats(n, 3 * d, err)) == NULL ||
 	    (gate = alloc_floats(n, f, err)) == NULL || (up = alloc_floats(n, f, err)) == NULL ||
 	    (cos_t = alloc_floats(n, hd / 2, err)) == NULL ||

@@ -134,4 +134,10 @@ check "an id outside the vocabulary" bash -c "echo 999999999 | $BIN/qvl-tokenize
 expect "an id past int32" 1 "'99999999999' is not a token id" \
 	bash -c "echo 99999999999 | $BIN/qvl-tokenize --decode"
 
+# what the vision tower and the KV cache will need is asked for before it is allocated
+"$BIN/qvl-resize" "$DATA/golden/tiny/img_main_main.png" > "$TMP/pv.qvl"
+check_grep "vision activations checked first" "vision tower: activations for 468 patches needs" \
+	env QVL_MEM_LIMIT=100K "$BIN/qvl-vit" -m "$TINY" "$TMP/pv.qvl"
+check_grep "KV cache checked first" "KV cache of 2020 tokens needs" \
+	env QVL_MEM_LIMIT=100K "$BIN/qvl-decode" -m "$TINY" -p hi --text-only --max-tokens 2000
 finish
