@@ -660,12 +660,7 @@ main(int argc, char **argv)
 			o.verbose = 1;
 			break;
 		case 'P':
-			if (strcmp(optarg, "f32") == 0)
-				o.precision = QVL_PRECISION_F32;
-			else if (strcmp(optarg, "bf16") == 0)
-				o.precision = QVL_PRECISION_BF16;
-			else
-				die(EXIT_USAGE, "--precision: want f32 or bf16, not '%s'", optarg);
+			o.precision = cmd_parse_precision(optarg);
 			break;
 		case O_SYSTEM:
 			o.system = optarg;

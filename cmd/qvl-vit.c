@@ -131,12 +131,7 @@ main(int argc, char **argv)
 			taps[ntaps++] = optarg;
 			break;
 		case 'P':
-			if (strcmp(optarg, "f32") == 0)
-				precision = QVL_PRECISION_F32;
-			else if (strcmp(optarg, "bf16") == 0)
-				precision = QVL_PRECISION_BF16;
-			else
-				die(EXIT_USAGE, "--precision: want f32 or bf16, not '%s'", optarg);
+			precision = cmd_parse_precision(optarg);
 			break;
 		default:
 			usage(stderr, EXIT_USAGE);

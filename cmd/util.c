@@ -143,6 +143,16 @@ cmd_parse_double(const char *opt, const char *s, double min, double max)
 	return v;
 }
 
+qvl_precision
+cmd_parse_precision(const char *s)
+{
+	if (strcmp(s, "f32") == 0)
+		return QVL_PRECISION_F32;
+	if (strcmp(s, "bf16") == 0)
+		return QVL_PRECISION_BF16;
+	die(EXIT_USAGE, "--precision: want f32 or bf16, not '%s'", s);
+}
+
 FILE *
 out_open(const char *path)
 {

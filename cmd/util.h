@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "../lib/err.h"
+#include "../lib/pool.h"
 
 #define EXIT_BADINPUT 1
 #define EXIT_USAGE 2
@@ -28,6 +29,9 @@ const char *cmd_model_dir(const char *opt);
 /* Parses a whole non-negative/positive number or dies with a usage error naming the option. */
 long cmd_parse_long(const char *opt, const char *s, long min, long max);
 double cmd_parse_double(const char *opt, const char *s, double min, double max);
+
+/* --precision f32|bf16, or a usage error. */
+qvl_precision cmd_parse_precision(const char *s);
 
 /* Output: "-" or NULL is stdout; a path is written as path.tmp.PID and renamed over path by
  * out_commit, so an interrupted program never leaves a partial file.  One at a time per

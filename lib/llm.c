@@ -68,15 +68,13 @@ get_matrix(const qvl_weights *w, const char *prefix, const char *name, int64_t r
 static float *
 get_vector(const qvl_weights *w, const char *prefix, const char *name, int64_t n, qvl_err *err)
 {
-	const qvl_tensor *t = get(w, prefix, name, 1, n, 0, err);
 	char full[256];
+	float *v;
 
-	if (t == NULL) {
-		qvl_err_prefix(err, "language model");
-		return NULL;
-	}
 	snprintf(full, sizeof full, "%s%s", prefix, name);
-	return qvl_vector_f32(t, n, full, err);
+	if ((v = qvl_weights_vector(w, full, n, err)) == NULL)
+		qvl_err_prefix(err, "language model");
+	return v;
 }
 
 qvl_llm *

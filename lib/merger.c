@@ -21,25 +21,6 @@ struct qvl_merger {
 	float *fc1_b, *fc2_b;
 };
 
-static int
-get_matrix(const qvl_weights *w, const char *name, int64_t rows, int64_t cols, qvl_matrix *m,
-    qvl_err *err)
-{
-	/* BF16 as the checkpoint has it, or q8/q4 from qvl-quantize. */
-	return qvl_weights_matrix(w, name, rows, cols, m, err);
-}
-
-static float *
-get_vector(const qvl_weights *w, const char *name, int64_t n, qvl_err *err)
-{
-	int64_t shape[1] = { n };
-	const qvl_tensor *t;
-
-	if ((t = qvl_weights_get(w, name, 1, shape, err)) == NULL)
-		return NULL;
-	return qvl_vector_f32(t, n, name, err);
-}
-
 qvl_merger *
 qvl_merger_new(const qvl_weights *w, const qvl_vision_config *cfg, qvl_err *err)
 {
@@ -62,12 +43,12 @@ qvl_merger_new(const qvl_weights *w, const qvl_vision_config *cfg, qvl_err *err)
 	m->cfg = *cfg;
 	m->unit = cfg->spatial_merge_size * cfg->spatial_merge_size;
 	m->width = d * m->unit;
-	if ((m->ln_q = get_vector(w, "visual.merger.ln_q.weight", d, err)) == NULL ||
-	    get_matrix(w, "visual.merger.mlp.0.weight", m->width, m->width, &m->fc1, err) < 0 ||
-	    (m->fc1_b = get_vector(w, "visual.merger.mlp.0.bias", m->width, err)) == NULL ||
-	    get_matrix(w, "visual.merger.mlp.2.weight", cfg->out_hidden_size, m->width, &m->fc2,
+	if ((m->ln_q = qvl_weights_vector(w, "visual.merger.ln_q.weight", d, err)) == NULL ||
+	    qvl_weights_matrix(w, "visual.merger.mlp.0.weight", m->width, m->width, &m->fc1, err) < 0 ||
+	    (m->fc1_b = qvl_weights_vector(w, "visual.merger.mlp.0.bias", m->width, err)) == NULL ||
+	    qvl_weights_matrix(w, "visual.merger.mlp.2.weight", cfg->out_hidden_size, m->width, &m->fc2,
 	    err) < 0 ||
-	    (m->fc2_b = get_vector(w, "visual.merger.mlp.2.bias", cfg->out_hidden_size, err)) ==
+	    (m->fc2_b = qvl_weights_vector(w, "visual.merger.mlp.2.bias", cfg->out_hidden_size, err)) ==
 	    NULL) {
 		qvl_merger_free(m);
 		return NULL;

@@ -727,3 +727,14 @@ out:
 	qvl_weights_close(w);
 	return rc;
 }
+
+float *
+qvl_weights_vector(const qvl_weights *w, const char *name, int64_t n, qvl_err *err)
+{
+	int64_t shape[1] = { n };
+	const qvl_tensor *t;
+
+	if ((t = qvl_weights_get(w, name, 1, shape, err)) == NULL)
+		return NULL;
+	return qvl_vector_f32(t, n, name, err);
+}

@@ -34,6 +34,10 @@ typedef enum qvl_quant_type {
 int qvl_weights_matrix(const qvl_weights *w, const char *name, int64_t rows, int64_t cols,
     qvl_matrix *m, qvl_err *err);
 
+/* The 1-D float tensor NAME of n values (a bias or norm weight) as a new float32 array (free
+ * it with free()); error naming the tensor when it is missing or of another shape. */
+float *qvl_weights_vector(const qvl_weights *w, const char *name, int64_t n, qvl_err *err);
+
 /* Round to nearest even float16 (overflow to infinity), as numpy and torch cast. */
 uint16_t qvl_f32_to_f16(float f);
 

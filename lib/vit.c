@@ -45,25 +45,6 @@ struct attn_plan {
 };
 
 static int
-get_matrix(const qvl_weights *w, const char *name, int64_t rows, int64_t cols, qvl_matrix *m,
-    qvl_err *err)
-{
-	/* BF16 as the checkpoint has it, or q8/q4 from qvl-quantize. */
-	return qvl_weights_matrix(w, name, rows, cols, m, err);
-}
-
-static float *
-get_vector(const qvl_weights *w, const char *name, int64_t n, qvl_err *err)
-{
-	int64_t shape[1] = { n };
-	const qvl_tensor *t;
-
-	if ((t = qvl_weights_get(w, name, 1, shape, err)) == NULL)
-		return NULL;
-	return qvl_vector_f32(t, n, name, err);
-}
-
-static int
 check_config(const qvl_vision_config *c, qvl_err *err)
 {
 	int units;
@@ -102,18 +83,18 @@ load_block(const qvl_weights *w, const qvl_vision_config *c, int i, struct vit_b
 	char name[128];
 
 #define NAME(suffix) (snprintf(name, sizeof name, "visual.blocks.%d.%s", i, suffix), name)
-	if ((b->norm1 = get_vector(w, NAME("norm1.weight"), d, err)) == NULL ||
-	    (b->norm2 = get_vector(w, NAME("norm2.weight"), d, err)) == NULL ||
-	    get_matrix(w, NAME("attn.qkv.weight"), 3 * d, d, &b->qkv, err) < 0 ||
-	    (b->qkv_b = get_vector(w, NAME("attn.qkv.bias"), 3 * d, err)) == NULL ||
-	    get_matrix(w, NAME("attn.proj.weight"), d, d, &b->proj, err) < 0 ||
-	    (b->proj_b = get_vector(w, NAME("attn.proj.bias"), d, err)) == NULL ||
-	    get_matrix(w, NAME("mlp.gate_proj.weight"), f, d, &b->gate, err) < 0 ||
-	    (b->gate_b = get_vector(w, NAME("mlp.gate_proj.bias"), f, err)) == NULL ||
-	    get_matrix(w, NAME("mlp.up_proj.weight"), f, d, &b->up, err) < 0 ||
-	    (b->up_b = get_vector(w, NAME("mlp.up_proj.bias"), f, err)) == NULL ||
-	    get_matrix(w, NAME("mlp.down_proj.weight"), d, f, &b->down, err) < 0 ||
-	    (b->down_b = get_vector(w, NAME("mlp.down_proj.bias"), d, err)) == NULL)
+	if ((b->norm1 = qvl_weights_vector(w, NAME("norm1.weight"), d, err)) == NULL ||
+	    (b->norm2 = qvl_weights_vector(w, NAME("norm2.weight"), d, err)) == NULL ||
+	    qvl_weights_matrix(w, NAME("attn.qkv.weight"), 3 * d, d, &b->qkv, err) < 0 ||
+	    (b->qkv_b = qvl_weights_vector(w, NAME("attn.qkv.bias"), 3 * d, err)) == NULL ||
+	    qvl_weights_matrix(w, NAME("attn.proj.weight"), d, d, &b->proj, err) < 0 ||
+	    (b->proj_b = qvl_weights_vector(w, NAME("attn.proj.bias"), d, err)) == NULL ||
+	    qvl_weights_matrix(w, NAME("mlp.gate_proj.weight"), f, d, &b->gate, err) < 0 ||
+	    (b->gate_b = qvl_weights_vector(w, NAME("mlp.gate_proj.bias"), f, err)) == NULL ||
+	    qvl_weights_matrix(w, NAME("mlp.up_proj.weight"), f, d, &b->up, err) < 0 ||
+	    (b->up_b = qvl_weights_vector(w, NAME("mlp.up_proj.bias"), f, err)) == NULL ||
+	    qvl_weights_matrix(w, NAME("mlp.down_proj.weight"), d, f, &b->down, err) < 0 ||
+	    (b->down_b = qvl_weights_vector(w, NAME("mlp.down_proj.bias"), d, err)) == NULL)
 		return -1;
 #undef NAME
 	for (int k = 0; k < c->n_fullatt; k++)
