@@ -84,6 +84,7 @@ main(int argc, char **argv)
 	model = cmd_model_dir(model);
 	if ((pool = qvl_pool_new((int)threads, &err)) == NULL)
 		die_err(EXIT_BADINPUT, &err);
+	cmd_tmp_dir(outdir); /* an interrupt removes the half-written files */
 	if (qvl_quantize_model(model, outdir, qt, pool,
 	    !quiet && isatty(STDERR_FILENO) ? progress : NULL, NULL, &err) < 0)
 		die_err(EXIT_BADINPUT, &err);

@@ -1,6 +1,8 @@
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -37,12 +39,48 @@ remove_tmp(void)
 	tmp_path[0] = '\0';
 }
 
+/* A directory whose FILE.tmp.PID files the library writes itself (qvl-quantize's output). */
+static char tmp_dir[PATH_MAX];
+static char tmp_suffix[32];
+
+/* Removes tmp_dir's files ending in tmp_suffix, with system calls only: it runs in a signal
+ * handler, where opendir and malloc are not allowed. */
+static void
+remove_dir_temps(void)
+{
+	char buf[4096];
+	size_t slen = strlen(tmp_suffix);
+	ssize_t n;
+	int fd;
+
+	if (tmp_dir[0] == '\0' || (fd = open(tmp_dir, O_RDONLY | O_DIRECTORY)) < 0)
+		return;
+	while ((n = getdents64(fd, buf, sizeof buf)) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			size_t len = strlen(d->d_name);
+			if (len > slen && memcmp(d->d_name + len - slen, tmp_suffix, slen) == 0)
+				unlinkat(fd, d->d_name, 0);
+			off += d->d_reclen;
+		}
+	}
+	close(fd);
+}
+
+void
+cmd_tmp_dir(const char *dir)
+{
+	snprintf(tmp_dir, sizeof tmp_dir, "%s", dir);
+	snprintf(tmp_suffix, sizeof tmp_suffix, ".tmp.%ld", (long)getpid());
+}
+
 static void
 on_signal(int sig)
 {
 	/* unlink and signal re-raising are async-signal-safe */
 	if (tmp_path[0] != '\0')
 		unlink(tmp_path);
+	remove_dir_temps();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

@@ -42,6 +42,10 @@ void out_commit(FILE *f);
 /* Removes the temporary file (on an error path). */
 void out_abort(FILE *f);
 
+/* For output the library writes itself as DIR/FILE.tmp.PID and renames: such files are
+ * removed if the program is interrupted. */
+void cmd_tmp_dir(const char *dir);
+
 /* Input: "-" or NULL is stdin.  Dies with a message naming the path on failure. */
 FILE *in_open(const char *path);
 const char *in_name(const char *path); /* "<stdin>" or path */
