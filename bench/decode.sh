@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/decode.sh [MODEL]: qvl-decode on a model of the real 3B shapes (default
-# /work/models/3b; random weights are fine), 2 threads.  Prints markdown table rows (stage |
+# bench/models/3b; random weights are fine), 2 threads.  Prints markdown table rows (stage |
 # figure | limit | ratio | llama.cpp):
 #   decode tokens/s over TOKENS (128) greedy tokens after a short text prompt, with the BF16
 #     weights and, when they exist, the q8 and q4 models MODEL-q8 and MODEL-q4 (make them
@@ -14,7 +14,7 @@
 # The machines are shared: quote ratios.
 set -eu
 cd "$(dirname "$0")/.."
-M=${1:-${QVL_MODEL:-/work/models/3b}}
+M=${1:-${QVL_BENCH_MODEL:-bench/models/3b}}
 T=${THREADS:-2}
 N=${TOKENS:-128}
 make -s bin/qvl-decode build/bench/decode build/bench/membw build/bench/vit >/dev/null

@@ -9,7 +9,7 @@
 # so a busy moment does not flatter the ratio), and peak RSS.  PRECISIONS="f32" to skip bf16.
 set -eu
 cd "$(dirname "$0")/.."
-M=${1:-${QVL_MODEL:-/work/models/3b}}
+M=${1:-${QVL_BENCH_MODEL:-bench/models/3b}}
 THREADS=${THREADS:-2}
 make -s bin/qvl-vit bin/qvl-merge build/bench/vit
 T=$(mktemp -d "${TMPDIR:-/tmp}/qvl-bench.XXXXXX")
