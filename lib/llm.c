@@ -15,6 +15,7 @@
 #include "matmul.h"
 #include "memcheck.h"
 #include "mrope.h"
+#include "norm.h"
 #include "quant.h"
 
 /* Prompt rows per pass through the layers: sgemm runs at speed and scratch stays small. */
@@ -336,21 +337,6 @@ ensure_scratch(qvl_llm *m, int64_t rows, int64_t keys, int threads, qvl_err *err
 	return 0;
 }
 
-static void
-rms_norm(const float *x, const float *weight, int64_t n, int dim, float eps, float *out)
-{
-	for (int64_t i = 0; i < n; i++) {
-		const float *xi = x + i * dim;
-		float *oi = out + i * dim;
-		double ss = 0;
-		for (int j = 0; j < dim; j++)
-			ss += (double)xi[j] * xi[j];
-		float r = 1.0f / sqrtf((float)(ss / dim) + eps);
-		for (int j = 0; j < dim; j++)
-			oi[j] = weight[j] * (xi[j] * r);
-	}
-}
-
 static float
 dot(const float *a, const float *b, int n)
 {
@@ -478,7 +464,7 @@ forward_rows(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pt, const int6
 	for (int li = 0; li < m->nlayers; li++) {
 		struct layer *l = &m->layers[li];
 
-		rms_norm(x, l->ln_attn, n, m->hidden, m->eps, m->xn);
+		qvl_rms_norm(pool, x, l->ln_attn, n, m->hidden, m->eps, m->xn);
 		qvl_matmul(pool, &l->q, l->bq, m->xn, n, m->q);
 		qvl_matmul(pool, &l->k, l->bk, m->xn, n, l->kcache + base * m->kv_dim);
 		qvl_matmul(pool, &l->v, l->bv, m->xn, n, l->vcache + base * m->kv_dim);
@@ -495,7 +481,7 @@ forward_rows(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pt, const int6
 		for (int64_t i = 0; i < n * m->hidden; i++)
 			x[i] += m->tmp[i];
 
-		rms_norm(x, l->ln_mlp, n, m->hidden, m->eps, m->xn);
+		qvl_rms_norm(pool, x, l->ln_mlp, n, m->hidden, m->eps, m->xn);
 		qvl_matmul(pool, &l->gate, NULL, m->xn, n, m->gate);
 		qvl_matmul(pool, &l->up, NULL, m->xn, n, m->up);
 		for (int64_t i = 0; i < n * m->inter; i++)
@@ -528,7 +514,7 @@ qvl_llm_forward(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pos, int64_
 		forward_rows(m, pool, x + r0 * m->hidden, pos + r0, pos + n + r0, pos + 2 * n + r0,
 		    c, hook, hook_ctx);
 	}
-	rms_norm(x, m->norm, n, m->hidden, m->eps, x);
+	qvl_rms_norm(pool, x, m->norm, n, m->hidden, m->eps, x);
 	return 0;
 }
 

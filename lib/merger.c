@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "matmul.h"
+#include "norm.h"
 #include "quant.h"
 #include "tensor.h"
 
@@ -79,27 +80,6 @@ struct rows_job {
 	float *y;
 };
 
-static void
-rmsnorm_task(void *ctx, long chunk, int thread)
-{
-	const struct rows_job *j = ctx;
-	int64_t r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->n ? r0 + ROW_CHUNK : j->n;
-
-	(void)thread;
-	for (int64_t r = r0; r < r1; r++) {
-		const float *x = j->x + r * j->d;
-		float *y = j->y + r * j->d;
-		double ss = 0;
-		float scale;
-
-		for (int64_t i = 0; i < j->d; i++)
-			ss += (double)x[i] * x[i];
-		scale = (float)(1.0 / sqrt(ss / (double)j->d + RMS_EPS));
-		for (int64_t i = 0; i < j->d; i++)
-			y[i] = j->w[i] * (x[i] * scale);
-	}
-}
-
 /* Exact GELU: x/2 (1 + erf(x / sqrt 2)), as torch.nn.GELU() with no approximation. */
 static void
 gelu_task(void *ctx, long chunk, int thread)
@@ -113,17 +93,6 @@ gelu_task(void *ctx, long chunk, int thread)
 
 		j->y[i] = 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
 	}
-}
-
-static void
-run(qvl_pool *pool, long n, qvl_pool_fn fn, void *ctx)
-{
-	if (pool != NULL) {
-		qvl_pool_run(pool, n, fn, ctx);
-		return;
-	}
-	for (long i = 0; i < n; i++)
-		fn(ctx, i, 0);
 }
 
 int
@@ -149,12 +118,11 @@ qvl_merger_forward(qvl_merger *m, qvl_pool *pool, const float *x, int64_t n, flo
 		free(mid);
 		return qvl_fail_errno(err, "patch merger: %zu bytes of activations", bytes);
 	}
-	j = (struct rows_job){ .n = n, .d = d, .x = x, .w = m->ln_q, .y = norm };
-	run(pool, (long)((n + ROW_CHUNK - 1) / ROW_CHUNK), rmsnorm_task, &j);
+	qvl_rms_norm(pool, x, m->ln_q, n, d, RMS_EPS, norm);
 	/* The unit's rows are consecutive, so [n, d] is already [units, unit * d]. */
 	qvl_matmul(pool, &m->fc1, m->fc1_b, norm, units, mid);
 	j = (struct rows_job){ .n = units, .d = m->width, .y = mid };
-	run(pool, (long)((units + ROW_CHUNK - 1) / ROW_CHUNK), gelu_task, &j);
+	qvl_pool_run(pool, (long)((units + ROW_CHUNK - 1) / ROW_CHUNK), gelu_task, &j);
 	qvl_matmul(pool, &m->fc2, m->fc2_b, mid, units, out);
 	if (norm != ln_q)
 		free(norm);

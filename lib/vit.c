@@ -14,11 +14,12 @@
 
 #include "matmul.h"
 #include "memcheck.h"
+#include "norm.h"
 #include "quant.h"
 #include "tensor.h"
 #include "vit_attn.h"
 
-#define RMS_EPS 1e-6f      /* fixed in the reference's vision tower, not read from config */
+#define RMS_EPS 1e-6       /* fixed in the reference's vision tower, not read from config */
 #define ROPE_THETA 10000.0f
 #define ROW_CHUNK 32       /* rows per task of the element-wise loops */
 #define MAX_GRID_SIDE (1 << 20)
@@ -285,17 +286,6 @@ plan_slices(const int64_t g[3], struct attn_plan *p, qvl_err *err)
 	return 0;
 }
 
-static void
-run(qvl_pool *pool, long n, qvl_pool_fn fn, void *ctx)
-{
-	if (pool != NULL) {
-		qvl_pool_run(pool, n, fn, ctx);
-		return;
-	}
-	for (long i = 0; i < n; i++)
-		fn(ctx, i, 0);
-}
-
 static long
 chunks(int64_t n, int64_t per)
 {
@@ -311,27 +301,6 @@ struct rows_job {
 	const float *cos, *sin;
 	int heads, head_dim;
 };
-
-static void
-rmsnorm_task(void *ctx, long chunk, int thread)
-{
-	const struct rows_job *j = ctx;
-	int64_t r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->n ? r0 + ROW_CHUNK : j->n;
-
-	(void)thread;
-	for (int64_t r = r0; r < r1; r++) {
-		const float *x = j->x + r * j->d;
-		float *y = j->y + r * j->d;
-		double ss = 0;
-		float scale;
-
-		for (int64_t i = 0; i < j->d; i++)
-			ss += (double)x[i] * x[i];
-		scale = (float)(1.0 / sqrt(ss / (double)j->d + (double)RMS_EPS));
-		for (int64_t i = 0; i < j->d; i++)
-			y[i] = j->w[i] * (x[i] * scale);
-	}
-}
 
 /* Rotate-half rotary on the q and k parts of qkv rows; cos/sin are [n, head_dim / 2]. */
 static void
@@ -501,33 +470,32 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 		goto out;
 	for (int bi = 0; bi < c->depth; bi++) {
 		const struct vit_block *b = &vit->blocks[bi];
-		struct rows_job rj = { .n = n, .d = d, .x = x, .w = b->norm1, .y = h };
+		struct rows_job rj;
 		struct attn_job aj = {
 			.plan = b->full ? &full : &win, .qkv = qkv, .out = h, .d = d,
 			.heads = c->num_heads, .head_dim = c->head_dim, .scratch = scratch,
 			.maxlen = maxlen,
 		};
 
-		run(pool, chunks(n, ROW_CHUNK), rmsnorm_task, &rj);
+		qvl_rms_norm(pool, x, b->norm1, n, d, RMS_EPS, h);
 		qvl_matmul(pool, &b->qkv, b->qkv_b, h, n, qkv);
 		rj = (struct rows_job){ .n = n, .d = 3 * d, .y = qkv, .cos = cos_t, .sin = sin_t,
 		    .heads = c->num_heads, .head_dim = c->head_dim };
-		run(pool, chunks(n, ROW_CHUNK), rope_task, &rj);
-		run(pool, (long)(aj.plan->ngroups * c->num_heads), attn_task, &aj);
+		qvl_pool_run(pool, chunks(n, ROW_CHUNK), rope_task, &rj);
+		qvl_pool_run(pool, (long)(aj.plan->ngroups * c->num_heads), attn_task, &aj);
 		/* The projection lands in qkv's space, free again after attention. */
 		qvl_matmul(pool, &b->proj, b->proj_b, h, n, qkv);
 		rj = (struct rows_job){ .n = n, .d = d, .x = qkv, .y = x };
-		run(pool, chunks(n, ROW_CHUNK), add_task, &rj);
+		qvl_pool_run(pool, chunks(n, ROW_CHUNK), add_task, &rj);
 
-		rj = (struct rows_job){ .n = n, .d = d, .x = x, .w = b->norm2, .y = h };
-		run(pool, chunks(n, ROW_CHUNK), rmsnorm_task, &rj);
+		qvl_rms_norm(pool, x, b->norm2, n, d, RMS_EPS, h);
 		qvl_matmul(pool, &b->gate, b->gate_b, h, n, gate);
 		qvl_matmul(pool, &b->up, b->up_b, h, n, up);
 		rj = (struct rows_job){ .n = n, .d = f, .x = up, .y = gate };
-		run(pool, chunks(n, ROW_CHUNK), swiglu_task, &rj);
+		qvl_pool_run(pool, chunks(n, ROW_CHUNK), swiglu_task, &rj);
 		qvl_matmul(pool, &b->down, b->down_b, gate, n, h);
 		rj = (struct rows_job){ .n = n, .d = d, .x = h, .y = x };
-		run(pool, chunks(n, ROW_CHUNK), add_task, &rj);
+		qvl_pool_run(pool, chunks(n, ROW_CHUNK), add_task, &rj);
 		if (tap != NULL && tap_mask != NULL && tap_mask[bi + 1] &&
 		    tap(tap_ctx, bi, x, n, d, err) != 0)
 			goto out;
