@@ -26,18 +26,6 @@ usage(FILE *f, int status)
 	exit(status);
 }
 
-static void
-write_or_die(const qvl_record *rec)
-{
-	qvl_err err;
-
-	if (qvl_write_record(stdout, rec, &err) < 0) {
-		if (errno == EPIPE)
-			exit(0);
-		die_err(EXIT_BADINPUT, &err);
-	}
-}
-
 int
 main(int argc, char **argv)
 {
@@ -109,7 +97,7 @@ main(int argc, char **argv)
 		int64_t grid[3], shape[2];
 
 		if (strcmp(rec.name, "vit_hidden") != 0) {
-			write_or_die(&rec);
+			cmd_write_record(&rec);
 			qvl_record_free(&rec);
 			continue;
 		}
@@ -144,7 +132,7 @@ main(int argc, char **argv)
 			qvl_err_prefix(&err, "%s: record %ld (vit_hidden)", sname, index);
 			die_err(EXIT_BADINPUT, &err);
 		}
-		write_or_die(&out);
+		cmd_write_record(&out);
 		cmd_flush_stdout();
 		qvl_record_free(&out);
 		qvl_record_free(&rec);

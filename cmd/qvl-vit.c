@@ -52,18 +52,6 @@ write_tap(void *ctx, int block, const float *x, int64_t n, int64_t dim, qvl_err 
 	return 0;
 }
 
-static void
-write_or_die(const qvl_record *rec)
-{
-	qvl_err err;
-
-	if (qvl_write_record(stdout, rec, &err) < 0) {
-		if (errno == EPIPE)
-			exit(0);
-		die_err(EXIT_BADINPUT, &err);
-	}
-}
-
 /* Parses "patch_embed" or "block.K" into the tap mask (index 0, or K + 1). */
 static void
 parse_tap(const char *s, unsigned char *mask, int depth)
@@ -171,7 +159,7 @@ main(int argc, char **argv)
 
 		if (strcmp(rec.name, "pixel_values") != 0 &&
 		    strcmp(rec.name, "pixel_values_videos") != 0) {
-			write_or_die(&rec);
+			cmd_write_record(&rec);
 			qvl_record_free(&rec);
 			continue;
 		}
@@ -192,7 +180,7 @@ main(int argc, char **argv)
 			qvl_err_prefix(&err, "%s: record %ld (%s)", in_name(path), index, rec.name);
 			die_err(EXIT_BADINPUT, &err);
 		}
-		write_or_die(&out);
+		cmd_write_record(&out);
 		cmd_flush_stdout();
 		qvl_record_free(&out);
 		qvl_record_free(&rec);

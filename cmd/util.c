@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/stream.h"
+
 const char *progname = "qvl";
 
 /* The one temporary output file of this process, removed if we die or are interrupted. */
@@ -293,6 +295,18 @@ const char *
 in_name(const char *path)
 {
 	return path == NULL || strcmp(path, "-") == 0 ? "<stdin>" : path;
+}
+
+void
+cmd_write_record(const qvl_record *rec)
+{
+	qvl_err err;
+
+	if (qvl_write_record(stdout, rec, &err) < 0) {
+		if (errno == EPIPE)
+			exit(0);
+		die_err(EXIT_BADINPUT, &err);
+	}
 }
 
 void

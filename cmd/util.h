@@ -50,6 +50,10 @@ void cmd_tmp_dir(const char *dir);
 FILE *in_open(const char *path);
 const char *in_name(const char *path); /* "<stdin>" or path */
 
+/* Writes a record to stdout; a closed pipe exits 0 quietly, any other error dies. */
+struct qvl_record;
+void cmd_write_record(const struct qvl_record *rec);
+
 /* Flushes stdout; a closed pipe (EPIPE) exits 0 quietly, any other error dies. */
 void cmd_flush_stdout(void);
 
