@@ -418,30 +418,14 @@ converse(struct model *md, const struct opts *o, const char *prompt, struct visu
 	float *x = qvl_alloc((size_t)L * (size_t)D * sizeof *x);
 	if (x == NULL)
 		die(EXIT_BADINPUT, "out of memory for a prompt of %lld tokens", (long long)L);
-	if (qvl_llm_embed(md->llm, ids.ids, L, x, &err) < 0)
+	qvl_visual_rows *rows = calloc((size_t)nvis + 1, sizeof *rows);
+	if (rows == NULL)
+		die(EXIT_BADINPUT, "out of memory");
+	for (int i = 0; i < nvis; i++)
+		rows[i] = (qvl_visual_rows){ vis[i]->embeds, vis[i]->rows, vis[i]->video };
+	if (qvl_llm_embed_prompt(md->llm, ids.ids, L, rows, nvis, x, &err) < 0)
 		die_err(EXIT_BADINPUT, &err);
-	{
-		int cur_img = -1, cur_vid = -1;
-		int64_t row_img = 0, row_vid = 0;
-		for (int64_t i = 0; i < L; i++) {
-			int video = ids.ids[i] == tc->video_token_id;
-			if (!video && ids.ids[i] != tc->image_token_id)
-				continue;
-			int *cur = video ? &cur_vid : &cur_img;
-			int64_t *row = video ? &row_vid : &row_img;
-			while (*cur < 0 || *row == vis[*cur]->rows) {
-				do
-					(*cur)++;
-				while (*cur < nvis && vis[*cur]->video != video);
-				*row = 0;
-				if (*cur >= nvis)
-					die(EXIT_BADINPUT, "prompt: more %s pad tokens than embedding rows",
-					    video ? "video" : "image");
-			}
-			memcpy(x + i * D, vis[*cur]->embeds + *row * D, (size_t)D * sizeof *x);
-			(*row)++;
-		}
-	}
+	free(rows);
 	if (qvl_llm_reserve(md->llm, L + (max_tokens > 0 ? max_tokens : 1), &err) < 0)
 		die_err(EXIT_BADINPUT, &err);
 	qvl_llm_reset(md->llm);

@@ -292,6 +292,53 @@ qvl_llm_embed(const qvl_llm *m, const int32_t *ids, int64_t n, float *x, qvl_err
 	return 0;
 }
 
+/* The next visual of the kind wanted (video or not) after index *cur, with its rows. */
+static int
+next_visual(const qvl_visual_rows *vis, int nvis, int video, int *cur)
+{
+	do
+		(*cur)++;
+	while (*cur < nvis && (vis[*cur].video != 0) != video);
+	return *cur < nvis;
+}
+
+int
+qvl_llm_embed_prompt(const qvl_llm *m, const int32_t *ids, int64_t n,
+    const qvl_visual_rows *vis, int nvis, float *x, qvl_err *err)
+{
+	const qvl_text_config *tc = &m->cfg.text;
+	int cur[2] = { -1, -1 };        /* [image, video]: the visual being consumed */
+	int64_t row[2] = { 0, 0 };
+
+	if (qvl_llm_embed(m, ids, n, x, err) < 0)
+		return -1;
+	for (int64_t i = 0; i < n; i++) {
+		int video = ids[i] == tc->video_token_id;
+
+		if (!video && ids[i] != tc->image_token_id)
+			continue;
+		while (cur[video] < 0 || row[video] == vis[cur[video]].n) {
+			if (!next_visual(vis, nvis, video, &cur[video]))
+				return qvl_fail(err, "prompt: more %s pad tokens than embedding rows",
+				    video ? "video" : "image");
+			row[video] = 0;
+		}
+		memcpy(x + i * m->hidden, vis[cur[video]].rows + row[video] * m->hidden,
+		    (size_t)m->hidden * sizeof *x);
+		row[video]++;
+	}
+	for (int video = 0; video < 2; video++) {
+		int64_t left = cur[video] >= 0 ? vis[cur[video]].n - row[video] : 0;
+		int k = cur[video];
+		while (next_visual(vis, nvis, video, &k))
+			left += vis[k].n;
+		if (left > 0)
+			return qvl_fail(err, "prompt: %lld %s embedding rows have no pad token",
+			    (long long)left, video ? "video" : "image");
+	}
+	return 0;
+}
+
 static int
 grow(float **p, size_t n)
 {

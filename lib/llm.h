@@ -41,6 +41,20 @@ int64_t qvl_llm_cached(const qvl_llm *m);
 /* x[n, hidden] = the embedding rows of ids; error for an id outside the vocabulary. */
 int qvl_llm_embed(const qvl_llm *m, const int32_t *ids, int64_t n, float *x, qvl_err *err);
 
+/* The vision embeddings of one image or video (qvl-merge's rows), in prompt order. */
+typedef struct qvl_visual_rows {
+	const float *rows;  /* n x hidden */
+	int64_t n;
+	int video;
+} qvl_visual_rows;
+
+/* x[n, hidden] = the prompt's input embeddings: the token embeddings, except that the
+ * image pad tokens take the images' rows and the video pad tokens the videos' rows, each
+ * in order of appearance (the reference's masked_scatter).  Error when pads and rows do
+ * not match in number. */
+int qvl_llm_embed_prompt(const qvl_llm *m, const int32_t *ids, int64_t n,
+    const qvl_visual_rows *vis, int nvis, float *x, qvl_err *err);
+
 /* Runs the decoder on n new tokens whose input rows are x[n, hidden], at M-RoPE positions
  * pos[0..n) (time), pos[n..2n) (height), pos[2n..3n) (width); their keys and values are
  * appended to the cache (grown as needed).  On return x holds the final-norm hidden states.
