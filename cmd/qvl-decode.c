@@ -730,8 +730,14 @@ main(int argc, char **argv)
 	/* the input: a stream, unless text-only or a terminal */
 	struct visual *vis = NULL;
 	int nvis = 0;
-	if (!o.text_only && !(path == NULL && isatty(STDIN_FILENO)))
+	if (!o.text_only && !(path == NULL && isatty(STDIN_FILENO))) {
 		vis = read_visuals(path, &md, &nvis);
+		/* an empty stream is most often a failed stage upstream (qvl-vit missing, a
+		 * pipe without pipefail): say so rather than answer a text prompt silently */
+		if (nvis == 0)
+			warnx("%s: no image_embeds records: the prompt is text only "
+			    "(--text-only does this without reading a stream)", in_name(path));
+	}
 
 	if (!o.prompt_ids) {
 		if ((md.w = qvl_weights_open(md.dir, &err)) == NULL)
