@@ -50,9 +50,10 @@ check_size(const char *name, int64_t w, int64_t h, const qvl_image_limits *lim, 
 	if (w <= 0 || h <= 0)
 		return qvl_fail(err, "%s: image has a zero size (%lldx%lld)", name, (long long)w,
 		    (long long)h);
+	/* header sizes reach 2^32 - 1 per side: the product only in double */
 	if (w > INT_MAX / 4 || h > INT_MAX / 4 || w * h > max)
-		return qvl_fail(err, "%s: image is %lldx%lld = %lld pixels, over the limit of %lld "
-		    "(--max-input-pixels)", name, (long long)w, (long long)h, (long long)(w * h),
+		return qvl_fail(err, "%s: image is %lldx%lld = %.0f pixels, over the limit of %lld "
+		    "(--max-input-pixels)", name, (long long)w, (long long)h, (double)w * (double)h,
 		    (long long)max);
 	/* RGB pixels and as much again for the decoder's rows and the resize that follows:
 	 * over what the machine has, say so now rather than be killed mid-decode */
