@@ -652,6 +652,8 @@ qvl_boxes_parse(const char *text, size_t len, qvl_box_list *list, qvl_err *err)
 {
 	size_t start = list->n;
 
+	if (len == 0)
+		return 0; /* nothing to find, and text may be NULL */
 	if (parse_json(text, len, list, err) < 0 || parse_tags(text, len, list, err) < 0 ||
 	    qvl_bx_parse_html(text, len, list, err) < 0)
 		return -1;
