@@ -657,6 +657,8 @@ qvl_boxes_parse(const char *text, size_t len, qvl_box_list *list, qvl_err *err)
 	if (parse_json(text, len, list, err) < 0 || parse_tags(text, len, list, err) < 0 ||
 	    qvl_bx_parse_html(text, len, list, err) < 0)
 		return -1;
+	if (list->n == start)
+		return 0; /* none found: list->v may still be NULL */
 	return sort_by_offset(list->v + start, list->n - start, err);
 }
 
