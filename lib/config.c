@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,8 +69,9 @@ get_int(const json_t *obj, const char *section, const char *key, long dflt, long
 	}
 	if (json_is_integer(v))
 		x = json_integer_value(v);
-	else if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v))
-		x = (long long)json_real_value(v);
+	else if (json_is_real(v) && fabs(json_real_value(v)) < 9e18 &&
+	    json_real_value(v) == (double)(long long)json_real_value(v))
+		x = (long long)json_real_value(v); /* 64.0 is 64; 5e48 is not an integer here */
 	else
 		return qvl_fail(err, "%s%s is not an integer", section, key);
 	if (x < min || x > max)

@@ -1,6 +1,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -68,7 +69,8 @@ qvl_meta_get_ints(const json_t *meta, const char *key, int64_t *out, int n, qvl_
 		json_t *x = json_array_get(v, (size_t)i);
 		if (json_is_integer(x))
 			out[i] = json_integer_value(x);
-		else if (json_is_real(x) && json_real_value(x) == (double)(int64_t)json_real_value(x))
+		else if (json_is_real(x) && fabs(json_real_value(x)) < 9e18 &&
+		    json_real_value(x) == (double)(int64_t)json_real_value(x))
 			out[i] = (int64_t)json_real_value(x);
 		else
 			return qvl_fail(err, "meta '%s'[%d] is not an integer", key, i);
