@@ -19,14 +19,16 @@
 #define QVL_QBLOCK 32 /* elements per scale in q8 and q4 */
 
 typedef struct qvl_kernels {
-	/* xsum: q4: the sums of x over each block, [n][nblocks] (qvl_kern_block_sums);
-	 * q8 when x16 is set: x as int16 blocks, [n][QVL_X16_FLOATS(nblocks)] (qvl_kern_x16);
-	 * NULL otherwise. */
+	/* xp: x prepared for w's rows by prep, [n][prep_floats(w)], or NULL where prep_floats
+	 * is 0 or there was no memory for it (then rows reads x; q4 needs xp). */
 	void (*rows)(const qvl_matrix *w, int64_t r0, int64_t r1, const float *x, int64_t ldx,
-	    int n, const float *xsum, float *y, int64_t ldy);
+	    int n, const float *xp, float *y, int64_t ldy);
 	void (*widen)(const qvl_matrix *w, int64_t r0, int64_t nr, float *dst);
-	/* For q8, rows wants x coded as int16 per block (integer dot products, VNNI). */
-	int (*x16)(void);
+	/* Floats per input of x in the form rows wants for w, 0 when it reads x as it is:
+	 * q4: the sums of x over each block (qvl_kern_block_sums); q8 on VNNI: x as int16
+	 * blocks (qvl_kern_x16); BF16 on AVX-512: x in pair order (qvl_kern_pairs). */
+	int64_t (*prep_floats)(const qvl_matrix *w);
+	void (*prep)(const qvl_matrix *w, const float *x, float *xp);
 } qvl_kernels;
 
 /* x coded for the int16 q8 kernels: per block of QVL_QBLOCK values a float step
@@ -48,6 +50,12 @@ void qvl_matmul_kern(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w,
 
 /* Sums of x over each QVL_QBLOCK block of its cols values, into xsum[nblocks]. */
 void qvl_kern_block_sums(const float *x, int64_t cols, float *xsum);
+
+/* x in pair order for the AVX-512 BF16 kernel: in each full chunk of QVL_PAIR_CHUNK values
+ * the even-indexed values, then the odd ones (a 64-byte load of BF16 weights holds an
+ * even and an odd weight in each 32-bit lane); the last partial chunk as it is. */
+#define QVL_PAIR_CHUNK 32
+void qvl_kern_pairs(const float *x, int64_t cols, float *xp);
 
 static inline int64_t
 qvl_qblocks(int64_t cols)

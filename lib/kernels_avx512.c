@@ -3,9 +3,10 @@
  *
  * rows: each output row keeps one float32 accumulator vector per input row; weights are
  * widened in registers (BF16 by a shift into the high half: exact), multiplied in float32.
- * Rows go four at a time so each load of x serves four rows, and x goes four rows at a time
- * so a block of W is read from memory once for up to QVL_KERN_MAXN inputs (the second pass
- * finds it in L1/L2).  A row's arithmetic is the same in every grouping. */
+ * BF16 streams one row at a time (row_bf16); the other formats go four rows at a time so
+ * each load of x serves four rows.  x goes four rows at a time, so a block of W is read
+ * from memory once for up to QVL_KERN_MAXN inputs (the second pass finds it in L1/L2).  A
+ * row's arithmetic is the same in every grouping. */
 #include "kernels.h"
 
 #include <immintrin.h>
@@ -96,6 +97,86 @@ rows_float(qvl_dtype dt, const char *w, int64_t ldw, int R, int64_t cols, const 
 		UNROLL
 		for (int i = 0; i < N; i++)
 			y[i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
+}
+
+/* BF16 for decoding, one row at a time: one sequential stream per thread is what the
+ * hardware prefetchers serve best (measured on Zen 4, one core: four interleaved rows 13.7
+ * GB/s, one row 21.4 GB/s of 21.8 the core can read).  A 64-byte load holds 32 weights, the
+ * even one in the low half of each 32-bit lane: a shift and a mask make them float32 with
+ * no shuffle, against x in the same pair order (qvl_kern_pairs); the last partial chunk is
+ * widened in order.  Four accumulators per input, summed in a fixed order. */
+INLINE void
+row_bf16(const uint16_t *w, int64_t cols, const float *xp, int64_t ldx, int N, float *y,
+    int64_t ldy)
+{
+	const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
+	__m512 acc[NB][4];
+	int64_t c = 0;
+
+	UNROLL
+	for (int i = 0; i < N; i++)
+		acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = _mm512_setzero_ps();
+	for (; c + 64 <= cols; c += 64) {
+		__m512i v = _mm512_loadu_si512((const void *)(w + c));
+		__m512i u = _mm512_loadu_si512((const void *)(w + c + 32));
+		__m512 ve = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+		__m512 vo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
+		__m512 ue = _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+		__m512 uo = _mm512_castsi512_ps(_mm512_and_si512(u, odd));
+		UNROLL
+		for (int i = 0; i < N; i++) {
+			const float *x = xp + i * ldx + c;
+			acc[i][0] = _mm512_fmadd_ps(ve, _mm512_loadu_ps(x), acc[i][0]);
+			acc[i][1] = _mm512_fmadd_ps(vo, _mm512_loadu_ps(x + 16), acc[i][1]);
+			acc[i][2] = _mm512_fmadd_ps(ue, _mm512_loadu_ps(x + 32), acc[i][2]);
+			acc[i][3] = _mm512_fmadd_ps(uo, _mm512_loadu_ps(x + 48), acc[i][3]);
+		}
+	}
+	if (c + 32 <= cols) {
+		__m512i v = _mm512_loadu_si512((const void *)(w + c));
+		__m512 ve = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+		__m512 vo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
+		UNROLL
+		for (int i = 0; i < N; i++) {
+			const float *x = xp + i * ldx + c;
+			acc[i][0] = _mm512_fmadd_ps(ve, _mm512_loadu_ps(x), acc[i][0]);
+			acc[i][1] = _mm512_fmadd_ps(vo, _mm512_loadu_ps(x + 16), acc[i][1]);
+		}
+		c += 32;
+	}
+	for (; c < cols; c += 16) {
+		__mmask16 m = cols - c >= 16 ? 0xffff : (__mmask16)((1u << (cols - c)) - 1);
+		__m512 wv = load_w_mask(QVL_BF16, w, c, m);
+		UNROLL
+		for (int i = 0; i < N; i++)
+			acc[i][2] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, xp + i * ldx + c),
+			    acc[i][2]);
+	}
+	UNROLL
+	for (int i = 0; i < N; i++)
+		y[i * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[i][0],
+		    acc[i][1]), _mm512_add_ps(acc[i][2], acc[i][3])));
+}
+
+static T512 void
+rows_bf16(const qvl_matrix *w, int64_t r0, int64_t r1, const float *xp, int n, float *y,
+    int64_t ldy)
+{
+	int64_t cols = w->cols;
+
+	for (int64_t r = r0; r < r1; r++) {
+		const uint16_t *row = (const uint16_t *)w->data + r * cols;
+		for (int i = 0; i < n; i += NB) {
+			const float *xi = xp + i * cols;
+			float *yi = y + i * ldy + r;
+			switch (n - i < NB ? n - i : NB) {
+			case 1: row_bf16(row, cols, xi, cols, 1, yi, ldy); break;
+			case 2: row_bf16(row, cols, xi, cols, 2, yi, ldy); break;
+			case 3: row_bf16(row, cols, xi, cols, 3, yi, ldy); break;
+			default: row_bf16(row, cols, xi, cols, 4, yi, ldy); break;
+			}
+		}
+	}
 }
 
 INLINE __m512
@@ -400,30 +481,28 @@ avx512_rows_q8v(const qvl_matrix *w, int64_t r0, int64_t r1, int n, const float 
 			    ldy);
 }
 
-static int
-avx512_x16(void)
-{
-	return qvl_cpu_get()->avx512vnni;
-}
-
 static T512 void
 avx512_rows(const qvl_matrix *w, int64_t r0, int64_t r1, const float *x, int64_t ldx, int n,
-    const float *xsum, float *y, int64_t ldy)
+    const float *xp, float *y, int64_t ldy)
 {
 	int64_t nb = qvl_qblocks(w->cols);
 	int64_t r = r0;
 
-	if (w->dtype == QVL_I8 && xsum != NULL) {
-		avx512_rows_q8v(w, r0, r1, n, xsum, y, ldy);
+	if (w->dtype == QVL_I8 && xp != NULL) {
+		avx512_rows_q8v(w, r0, r1, n, xp, y, ldy);
+		return;
+	}
+	if (w->dtype == QVL_BF16 && xp != NULL) {
+		rows_bf16(w, r0, r1, xp, n, y, ldy);
 		return;
 	}
 	for (; r + RB <= r1; r += RB)
 		for (int i = 0; i < n; i += NB)
-			group_4(w, r, x + i * ldx, ldx, xsum ? xsum + i * nb : NULL,
+			group_4(w, r, x + i * ldx, ldx, xp ? xp + i * nb : NULL,
 			    n - i < NB ? n - i : NB, y + i * ldy, ldy);
 	for (; r < r1; r++)
 		for (int i = 0; i < n; i += NB)
-			group_1(w, r, x + i * ldx, ldx, xsum ? xsum + i * nb : NULL,
+			group_1(w, r, x + i * ldx, ldx, xp ? xp + i * nb : NULL,
 			    n - i < NB ? n - i : NB, y + i * ldy, ldy);
 }
 
@@ -483,4 +562,31 @@ avx512_widen(const qvl_matrix *w, int64_t r0, int64_t nr, float *dst)
 	}
 }
 
-const qvl_kernels qvl_kernels_avx512 = {avx512_rows, avx512_widen, avx512_x16};
+static int64_t
+avx512_prep_floats(const qvl_matrix *w)
+{
+	switch (w->dtype) {
+	case QVL_BF16:
+		return w->cols;
+	case QVL_I8:
+		return qvl_cpu_get()->avx512vnni ? QVL_X16_FLOATS(qvl_qblocks(w->cols)) : 0;
+	case QVL_U8:
+		return qvl_qblocks(w->cols);
+	default:
+		return 0;
+	}
+}
+
+static void
+avx512_prep(const qvl_matrix *w, const float *x, float *xp)
+{
+	if (w->dtype == QVL_BF16)
+		qvl_kern_pairs(x, w->cols, xp);
+	else if (w->dtype == QVL_I8)
+		qvl_kern_x16(x, w->cols, xp);
+	else
+		qvl_kern_block_sums(x, w->cols, xp);
+}
+
+const qvl_kernels qvl_kernels_avx512 = {avx512_rows, avx512_widen, avx512_prep_floats,
+    avx512_prep};

@@ -145,4 +145,18 @@ generic_widen(const qvl_matrix *w, int64_t r0, int64_t nr, float *dst)
 	}
 }
 
-const qvl_kernels KERNELS_TABLE = {generic_rows, generic_widen, NULL};
+/* q4 adds each block's min times the block's sum of x, summed once per input. */
+static int64_t
+generic_prep_floats(const qvl_matrix *w)
+{
+	return w->dtype == QVL_U8 ? qvl_qblocks(w->cols) : 0;
+}
+
+static void
+generic_prep(const qvl_matrix *w, const float *x, float *xp)
+{
+	qvl_kern_block_sums(x, w->cols, xp);
+}
+
+const qvl_kernels KERNELS_TABLE = {generic_rows, generic_widen, generic_prep_floats,
+    generic_prep};

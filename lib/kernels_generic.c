@@ -17,6 +17,19 @@ qvl_kern_block_sums(const float *x, int64_t cols, float *xsum)
 	}
 }
 
+void
+qvl_kern_pairs(const float *x, int64_t cols, float *xp)
+{
+	int64_t c = 0;
+
+	for (; c + QVL_PAIR_CHUNK <= cols; c += QVL_PAIR_CHUNK)
+		for (int j = 0; j < QVL_PAIR_CHUNK / 2; j++) {
+			xp[c + j] = x[c + 2 * j];
+			xp[c + QVL_PAIR_CHUNK / 2 + j] = x[c + 2 * j + 1];
+		}
+	for (; c < cols; c++)
+		xp[c] = x[c];
+}
 
 void
 qvl_kern_x16(const float *x, int64_t cols, float *rec)

@@ -26,8 +26,9 @@
  * approach a float32 copy of the model (measured in bench/matmul.c: 1 MB tiles lose 20-30 %). */
 #define TILE_BYTES (4 << 20)
 #define TILE_SPLIT 6
-/* q4 block sums on the stack up to this many blocks per input (rows of 32768 values). */
-#define XSUM_STACK 1024
+/* x prepared for the rows kernels on the stack up to this many floats (a BF16 row of 8192
+ * values, q4 block sums of rows of 256k values). */
+#define PREP_STACK 8192
 
 const qvl_kernels *
 qvl_kernels_for(qvl_cpu_level level)
@@ -61,7 +62,7 @@ qvl_matrix_from_tensor(const qvl_tensor *t, qvl_matrix *m, qvl_err *err)
 struct rows_job {
 	const qvl_kernels *k;
 	const qvl_matrix *w;
-	const float *x, *xsum;
+	const float *x, *xp;
 	int n;
 	float *y;
 };
@@ -75,7 +76,7 @@ rows_task(void *ctx, long task, int thread)
 	(void)thread;
 	if (r1 > job->w->rows)
 		r1 = job->w->rows;
-	job->k->rows(job->w, r0, r1, job->x, job->w->cols, job->n, job->xsum, job->y,
+	job->k->rows(job->w, r0, r1, job->x, job->w->cols, job->n, job->xp, job->y,
 	    job->w->rows);
 }
 
@@ -84,26 +85,18 @@ static void
 matmul_rows(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const float *x, int n,
     float *y)
 {
-	int64_t nb = qvl_qblocks(w->cols);
-	float stack[XSUM_STACK], *xsum = NULL;
+	int64_t per = k->prep_floats(w);
+	float stack[PREP_STACK], *xp = NULL;
 	struct rows_job job = {k, w, x, NULL, n, y};
 
-	if (w->dtype == QVL_I8 && k->x16 && k->x16()) {
-		/* On the heap: the int16 half must not live in a float array.  Without memory
-		 * the float32 kernels run (they need none). */
-		size_t floats = (size_t)n * (size_t)QVL_X16_FLOATS(nb);
-		if ((xsum = qvl_alloc(floats * sizeof *xsum)) != NULL) {
-			for (int i = 0; i < n; i++)
-				qvl_kern_x16(x + i * w->cols, w->cols,
-				    xsum + (size_t)i * (size_t)QVL_X16_FLOATS(nb));
-			job.xsum = xsum;
-		}
-	} else if (w->dtype == QVL_U8) {
-		if (n * nb <= XSUM_STACK)
-			xsum = stack;
-		else if ((xsum = malloc((size_t)(n * nb) * sizeof *xsum)) == NULL) {
-			/* Rows over 32768 values / 8 and no memory: one input at a time. */
-			if (n > 1 && nb <= XSUM_STACK) {
+	if (per > 0) {
+		if (n * per <= PREP_STACK)
+			xp = stack;
+		else if ((xp = qvl_alloc((size_t)(n * per) * sizeof *xp)) == NULL &&
+		    w->dtype == QVL_U8) {
+			/* q4 cannot do without its block sums: one input at a time, else
+			 * no result (the other kernels read x as it is). */
+			if (n > 1 && per <= PREP_STACK) {
 				for (int i = 0; i < n; i++)
 					matmul_rows(pool, k, w, x + i * w->cols, 1, y + i * w->rows);
 			} else {
@@ -112,13 +105,13 @@ matmul_rows(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const flo
 			}
 			return;
 		}
-		for (int i = 0; i < n; i++)
-			qvl_kern_block_sums(x + i * w->cols, w->cols, xsum + i * nb);
-		job.xsum = xsum;
+		for (int i = 0; xp != NULL && i < n; i++)
+			k->prep(w, x + i * w->cols, xp + i * per);
+		job.xp = xp;
 	}
 	qvl_pool_run(pool, (long)((w->rows + TASK_ROWS - 1) / TASK_ROWS), rows_task, &job);
-	if (xsum != stack)
-		free(xsum);
+	if (xp != stack)
+		free(xp);
 }
 
 /* One task of a long batch: a tile of W's rows, widened into the thread's own buffer, times
