@@ -10,6 +10,7 @@
 #include "kernels.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "tensor.h"
@@ -99,84 +100,113 @@ rows_float(qvl_dtype dt, const char *w, int64_t ldw, int R, int64_t cols, const 
 			y[i * ldy + r] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
-/* BF16 for decoding, one row at a time: one sequential stream per thread is what the
- * hardware prefetchers serve best (measured on Zen 4, one core: four interleaved rows 13.7
- * GB/s, one row 21.4 GB/s of 21.8 the core can read).  A 64-byte load holds 32 weights, the
- * even one in the low half of each 32-bit lane: a shift and a mask make them float32 with
- * no shuffle, against x in the same pair order (qvl_kern_pairs); the last partial chunk is
- * widened in order.  Four accumulators per input, summed in a fixed order. */
+/* BF16 for decoding.  A 64-byte load holds 32 weights, the even one in the low half of each
+ * 32-bit lane: a shift and a mask make them float32 with no shuffle, against x in the same
+ * pair order (qvl_kern_pairs); the last partial chunk is widened in order.  Each (row,
+ * input) has four accumulators summed in a fixed order, so a row's bits never depend on
+ * which rows or inputs share its pass.
+ *
+ * Rows stream one at a time while x stays in L1 (one sequential stream per thread is what
+ * the hardware prefetchers serve best: on Zen 4, one core reads 4 KB rows at 21 GB/s one at
+ * a time, 14 GB/s four interleaved).  Longer rows (the MLP's down projection) push x out
+ * of L1, and reloading it for every row costs more than the extra streams: four rows share
+ * each load of x there (one core: 9 -> 13 GB/s at 11008 columns). */
+#define BF16_X_L1 16384 /* bytes of x that stay in L1 beside the weights streaming through */
+
 INLINE void
-row_bf16(const uint16_t *w, int64_t cols, const float *xp, int64_t ldx, int N, float *y,
-    int64_t ldy)
+rows_bf16_group(const uint16_t *w, int64_t cols, int R, const float *xp, int64_t ldx, int N,
+    float *y, int64_t ldy)
 {
 	const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
-	__m512 acc[NB][4];
+	__m512 acc[RB][NB][4];
 	int64_t c = 0;
 
 	UNROLL
-	for (int i = 0; i < N; i++)
-		acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = _mm512_setzero_ps();
-	for (; c + 64 <= cols; c += 64) {
-		__m512i v = _mm512_loadu_si512((const void *)(w + c));
-		__m512i u = _mm512_loadu_si512((const void *)(w + c + 32));
-		__m512 ve = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-		__m512 vo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
-		__m512 ue = _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
-		__m512 uo = _mm512_castsi512_ps(_mm512_and_si512(u, odd));
+	for (int r = 0; r < R; r++)
 		UNROLL
-		for (int i = 0; i < N; i++) {
-			const float *x = xp + i * ldx + c;
-			acc[i][0] = _mm512_fmadd_ps(ve, _mm512_loadu_ps(x), acc[i][0]);
-			acc[i][1] = _mm512_fmadd_ps(vo, _mm512_loadu_ps(x + 16), acc[i][1]);
-			acc[i][2] = _mm512_fmadd_ps(ue, _mm512_loadu_ps(x + 32), acc[i][2]);
-			acc[i][3] = _mm512_fmadd_ps(uo, _mm512_loadu_ps(x + 48), acc[i][3]);
+		for (int i = 0; i < N; i++)
+			acc[r][i][0] = acc[r][i][1] = acc[r][i][2] = acc[r][i][3] =
+			    _mm512_setzero_ps();
+	for (; c + 64 <= cols; c += 64) {
+		UNROLL
+		for (int r = 0; r < R; r++) {
+			__m512i v = _mm512_loadu_si512((const void *)(w + r * cols + c));
+			__m512i u = _mm512_loadu_si512((const void *)(w + r * cols + c + 32));
+			__m512 ve = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+			__m512 vo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
+			__m512 ue = _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+			__m512 uo = _mm512_castsi512_ps(_mm512_and_si512(u, odd));
+			UNROLL
+			for (int i = 0; i < N; i++) {
+				const float *x = xp + i * ldx + c;
+				acc[r][i][0] = _mm512_fmadd_ps(ve, _mm512_loadu_ps(x), acc[r][i][0]);
+				acc[r][i][1] = _mm512_fmadd_ps(vo, _mm512_loadu_ps(x + 16),
+				    acc[r][i][1]);
+				acc[r][i][2] = _mm512_fmadd_ps(ue, _mm512_loadu_ps(x + 32),
+				    acc[r][i][2]);
+				acc[r][i][3] = _mm512_fmadd_ps(uo, _mm512_loadu_ps(x + 48),
+				    acc[r][i][3]);
+			}
 		}
 	}
 	if (c + 32 <= cols) {
-		__m512i v = _mm512_loadu_si512((const void *)(w + c));
-		__m512 ve = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-		__m512 vo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
 		UNROLL
-		for (int i = 0; i < N; i++) {
-			const float *x = xp + i * ldx + c;
-			acc[i][0] = _mm512_fmadd_ps(ve, _mm512_loadu_ps(x), acc[i][0]);
-			acc[i][1] = _mm512_fmadd_ps(vo, _mm512_loadu_ps(x + 16), acc[i][1]);
+		for (int r = 0; r < R; r++) {
+			__m512i v = _mm512_loadu_si512((const void *)(w + r * cols + c));
+			__m512 ve = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+			__m512 vo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
+			UNROLL
+			for (int i = 0; i < N; i++) {
+				const float *x = xp + i * ldx + c;
+				acc[r][i][0] = _mm512_fmadd_ps(ve, _mm512_loadu_ps(x), acc[r][i][0]);
+				acc[r][i][1] = _mm512_fmadd_ps(vo, _mm512_loadu_ps(x + 16),
+				    acc[r][i][1]);
+			}
 		}
 		c += 32;
 	}
 	for (; c < cols; c += 16) {
 		__mmask16 m = cols - c >= 16 ? 0xffff : (__mmask16)((1u << (cols - c)) - 1);
-		__m512 wv = load_w_mask(QVL_BF16, w, c, m);
 		UNROLL
-		for (int i = 0; i < N; i++)
-			acc[i][2] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, xp + i * ldx + c),
-			    acc[i][2]);
+		for (int r = 0; r < R; r++) {
+			__m512 wv = load_w_mask(QVL_BF16, w + r * cols, c, m);
+			UNROLL
+			for (int i = 0; i < N; i++)
+				acc[r][i][2] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m,
+				    xp + i * ldx + c), acc[r][i][2]);
+		}
 	}
 	UNROLL
-	for (int i = 0; i < N; i++)
-		y[i * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[i][0],
-		    acc[i][1]), _mm512_add_ps(acc[i][2], acc[i][3])));
+	for (int r = 0; r < R; r++)
+		UNROLL
+		for (int i = 0; i < N; i++)
+			y[i * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(
+			    acc[r][i][0], acc[r][i][1]), _mm512_add_ps(acc[r][i][2],
+			    acc[r][i][3])));
 }
 
 static T512 void
 rows_bf16(const qvl_matrix *w, int64_t r0, int64_t r1, const float *xp, int n, float *y,
     int64_t ldy)
 {
-	int64_t cols = w->cols;
+	int64_t cols = w->cols, r = r0;
+	const uint16_t *data = w->data;
 
-	for (int64_t r = r0; r < r1; r++) {
-		const uint16_t *row = (const uint16_t *)w->data + r * cols;
+	if (n == 1 && cols * (int64_t)sizeof(float) > BF16_X_L1)
+		for (; r + RB <= r1; r += RB)
+			rows_bf16_group(data + r * cols, cols, RB, xp, cols, 1, y + r, ldy);
+	for (; r < r1; r++)
 		for (int i = 0; i < n; i += NB) {
+			const uint16_t *row = data + r * cols;
 			const float *xi = xp + i * cols;
 			float *yi = y + i * ldy + r;
 			switch (n - i < NB ? n - i : NB) {
-			case 1: row_bf16(row, cols, xi, cols, 1, yi, ldy); break;
-			case 2: row_bf16(row, cols, xi, cols, 2, yi, ldy); break;
-			case 3: row_bf16(row, cols, xi, cols, 3, yi, ldy); break;
-			default: row_bf16(row, cols, xi, cols, 4, yi, ldy); break;
+			case 1: rows_bf16_group(row, cols, 1, xi, cols, 1, yi, ldy); break;
+			case 2: rows_bf16_group(row, cols, 1, xi, cols, 2, yi, ldy); break;
+			case 3: rows_bf16_group(row, cols, 1, xi, cols, 3, yi, ldy); break;
+			default: rows_bf16_group(row, cols, 1, xi, cols, 4, yi, ldy); break;
 			}
 		}
-	}
 }
 
 INLINE __m512
@@ -481,6 +511,131 @@ avx512_rows_q8v(const qvl_matrix *w, int64_t r0, int64_t r1, int n, const float 
 			    ldy);
 }
 
+/* q4 on AVX512_VNNI: x coded as int8 per block (step max|x| / 127) so that vpdpbusd takes
+ * the nibbles as they are (unsigned 0..15) against the codes, four products per 32-bit lane:
+ * a 64-byte load of four blocks costs a mask, a shift and two vpdpbusd, against one table
+ * lookup per 16 weights in float32 (qvl-decode q4: 6.2 -> 10 tok/s on Zen 4).  The codes add
+ * at most half a step of x (1/254 of its block's largest) to each product, against q4's own
+ * 1/30 of the weights' range: decoding's error is the weights'.
+ *
+ * The prepared x (QVL_Q4X_FLOATS): nb steps of x, nb sums of x over each block (the mins'
+ * term, in float32), then the codes in groups of four blocks, 128 bytes each: the first 16
+ * values of the four blocks (what the low nibbles of the group's 64 bytes multiply), then
+ * their last 16 (the high nibbles); blocks past the end are zero. */
+#define Q4X_GROUPS(nb) (((nb) + 3) / 4)
+#define QVL_Q4X_FLOATS(nb) (2 * (nb) + Q4X_GROUPS(nb) * 32)
+
+static T512V void
+q4x_prep(const float *x, int64_t cols, float *xp)
+{
+	int64_t nb = qvl_qblocks(cols);
+	float *dx = xp, *sums = xp + nb;
+	int8_t *codes = (int8_t *)(xp + 2 * nb);
+
+	memset(codes, 0, (size_t)Q4X_GROUPS(nb) * 128);
+	qvl_kern_block_sums(x, cols, sums);
+	for (int64_t b = 0; b < nb; b++) {
+		int64_t c0 = b * QVL_QBLOCK, len = cols - c0 < QVL_QBLOCK ? cols - c0 : QVL_QBLOCK;
+		__mmask16 m0 = len >= 16 ? 0xffff : (__mmask16)((1u << len) - 1);
+		__mmask16 m1 = len >= 32 ? 0xffff : len > 16 ? (__mmask16)((1u << (len - 16)) - 1) : 0;
+		__m512 v0 = _mm512_maskz_loadu_ps(m0, x + c0);
+		__m512 v1 = _mm512_maskz_loadu_ps(m1, x + c0 + 16);
+		float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0),
+		    _mm512_abs_ps(v1)));
+		/* NaN and infinities make the step NaN: the products are NaN, as in float32 */
+		int finite = _mm512_cmp_ps_mask(v0, v0, _CMP_ORD_Q) == 0xffff &&
+		    _mm512_cmp_ps_mask(v1, v1, _CMP_ORD_Q) == 0xffff && amax <= 3.4e38f;
+		float d = finite ? amax / 127.0f : NAN, inv = d > 0 ? 1.0f / d : 0;
+		int8_t *lo = codes + (b / 4) * 128 + (b % 4) * 16;
+		dx[b] = d;
+		_mm_storeu_si128((__m128i *)lo, _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(
+		    _mm512_mul_ps(v0, _mm512_set1_ps(inv)), _MM_FROUND_TO_NEAREST_INT |
+		    _MM_FROUND_NO_EXC)));
+		_mm_storeu_si128((__m128i *)(lo + 64), _mm512_cvtsepi32_epi8(
+		    _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)),
+		    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+	}
+}
+
+/* One group of four blocks (g) of a row against N inputs; m masks the bytes of the
+ * blocks that exist, ms their scales. */
+INLINEV void
+q4v_group(const uint8_t *w, const uint16_t *sc, int64_t nb, int64_t g, __mmask64 m,
+    __mmask8 ms, const float *xp, int64_t ldx, int N, __m512 *acc)
+{
+	const __m512i nibble = _mm512_set1_epi8(15);
+	const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+	__m512i v = _mm512_maskz_loadu_epi8(m, w + g * 64);
+	__m512i lo = _mm512_and_si512(v, nibble);
+	__m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+	__m128 d = _mm_cvtph_ps(_mm_maskz_loadu_epi16(ms, sc + g * 4));
+
+	UNROLL
+	for (int i = 0; i < N; i++) {
+		const float *xi = xp + i * ldx;
+		const int8_t *codes = (const int8_t *)(xi + 2 * nb) + g * 128;
+		__m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo,
+		    _mm512_loadu_si512((const void *)codes));
+		s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512((const void *)(codes + 64)));
+		__m128 scale = _mm_mul_ps(d, _mm_maskz_loadu_ps(ms, xi + g * 4));
+		acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(spread,
+		    _mm512_castps128_ps512(scale)), acc[i]);
+	}
+}
+
+INLINEV void
+row_q4v(const uint8_t *w, const uint16_t *sc, const uint16_t *mn, int64_t nb, const float *xp,
+    int64_t ldx, int N, float *y, int64_t ldy)
+{
+	__m512 acc[NB], accm[NB];
+	int64_t g = 0;
+
+	UNROLL
+	for (int i = 0; i < N; i++)
+		acc[i] = accm[i] = _mm512_setzero_ps();
+	for (; (g + 1) * 4 <= nb; g++)
+		q4v_group(w, sc, nb, g, ~(__mmask64)0, 0xf, xp, ldx, N, acc);
+	if (g * 4 < nb) {
+		int64_t left = nb - g * 4;
+		q4v_group(w, sc, nb, g, ((__mmask64)1 << (left * 16)) - 1,
+		    (__mmask8)((1u << left) - 1), xp, ldx, N, acc);
+	}
+	for (int64_t b = 0; b < nb; b += 16) {
+		__mmask16 m = nb - b >= 16 ? 0xffff : (__mmask16)((1u << (nb - b)) - 1);
+		__m512 mins = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, mn + b));
+		UNROLL
+		for (int i = 0; i < N; i++)
+			accm[i] = _mm512_fmadd_ps(mins, _mm512_maskz_loadu_ps(m, xp + i * ldx + nb + b),
+			    accm[i]);
+	}
+	UNROLL
+	for (int i = 0; i < N; i++)
+		y[i * ldy] = _mm512_reduce_add_ps(acc[i]) + _mm512_reduce_add_ps(accm[i]);
+}
+
+static T512V void
+rows_q4v(const qvl_matrix *w, int64_t r0, int64_t r1, const float *xp, int n, float *y,
+    int64_t ldy)
+{
+	int64_t cols = w->cols, nb = qvl_qblocks(cols), ldx = QVL_Q4X_FLOATS(nb);
+
+	for (int64_t r = r0; r < r1; r++) {
+		const uint8_t *row = (const uint8_t *)w->data + r * qvl_q4_row_bytes(cols);
+		const uint16_t *sc = (const uint16_t *)w->scales + r * nb;
+		const uint16_t *mn = (const uint16_t *)w->mins + r * nb;
+		for (int i = 0; i < n; i += NB) {
+			const float *xi = xp + i * ldx;
+			float *yi = y + i * ldy + r;
+			switch (n - i < NB ? n - i : NB) {
+			case 1: row_q4v(row, sc, mn, nb, xi, ldx, 1, yi, ldy); break;
+			case 2: row_q4v(row, sc, mn, nb, xi, ldx, 2, yi, ldy); break;
+			case 3: row_q4v(row, sc, mn, nb, xi, ldx, 3, yi, ldy); break;
+			default: row_q4v(row, sc, mn, nb, xi, ldx, 4, yi, ldy); break;
+			}
+		}
+	}
+}
+
 static T512 void
 avx512_rows(const qvl_matrix *w, int64_t r0, int64_t r1, const float *x, int64_t ldx, int n,
     const float *xp, float *y, int64_t ldy)
@@ -494,6 +649,10 @@ avx512_rows(const qvl_matrix *w, int64_t r0, int64_t r1, const float *x, int64_t
 	}
 	if (w->dtype == QVL_BF16 && xp != NULL) {
 		rows_bf16(w, r0, r1, xp, n, y, ldy);
+		return;
+	}
+	if (w->dtype == QVL_U8 && qvl_cpu_get()->avx512vnni) {
+		rows_q4v(w, r0, r1, xp, n, y, ldy);
 		return;
 	}
 	for (; r + RB <= r1; r += RB)
@@ -571,7 +730,8 @@ avx512_prep_floats(const qvl_matrix *w)
 	case QVL_I8:
 		return qvl_cpu_get()->avx512vnni ? QVL_X16_FLOATS(qvl_qblocks(w->cols)) : 0;
 	case QVL_U8:
-		return qvl_qblocks(w->cols);
+		return qvl_cpu_get()->avx512vnni ? QVL_Q4X_FLOATS(qvl_qblocks(w->cols)) :
+		    qvl_qblocks(w->cols);
 	default:
 		return 0;
 	}
@@ -584,6 +744,8 @@ avx512_prep(const qvl_matrix *w, const float *x, float *xp)
 		qvl_kern_pairs(x, w->cols, xp);
 	else if (w->dtype == QVL_I8)
 		qvl_kern_x16(x, w->cols, xp);
+	else if (qvl_cpu_get()->avx512vnni)
+		q4x_prep(x, w->cols, xp);
 	else
 		qvl_kern_block_sums(x, w->cols, xp);
 }
