@@ -245,7 +245,7 @@ main(int argc, char **argv)
 	static const qvl_dtype kinds[] = {QVL_BF16, QVL_F16, QVL_F32, QVL_I8, QVL_U8};
 	static const int64_t shapes[][2] = {
 		{1, 1}, {3, 5}, {5, 16}, {7, 31}, {13, 33}, {17, 64}, {37, 100}, {67, 257},
-		{21, 3420}, {130, 65}, {37, 4133},
+		{21, 3420}, {130, 65}, {37, 4133}, {37, 8200},
 	};
 	static const int64_t ns[] = {1, 2, 3, 5, 8, 9, 17};
 	qvl_err err;
