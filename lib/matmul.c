@@ -21,11 +21,11 @@
 #define SMALL_N 8
 /* Rows of W per task of the rows kernels: a multiple of the kernels' row group. */
 #define TASK_ROWS 16
-/* float32 bytes of a tile of W for sgemm: large enough that sgemm runs at speed and packs
- * the rows of x (once per call) rarely, small enough to stay near the caches and never
- * approach a float32 copy of the model (measured in bench/matmul.c: 1 MB tiles lose 20-30 %). */
-#define TILE_BYTES (4 << 20)
-#define TILE_SPLIT 6
+/* float32 bytes of a tile of W for sgemm, at most: sgemm packs all of x again for every
+ * tile, so tiles are as large as the threads allow (A4 page, 2 threads: 4 MB tiles spent
+ * 8 % of the vision tower repacking x; 2 tiles a matrix are 10 % faster in all), and
+ * small enough never to approach a float32 copy of the model. */
+#define TILE_BYTES (16 << 20)
 /* x prepared for the rows kernels on the stack up to this many floats (a BF16 row of 8192
  * values, q4 block sums of rows of 256k values). */
 #define PREP_STACK 8192
@@ -146,18 +146,29 @@ gemm_task(void *ctx, long task, int thread)
 	    job->y + r0, (int)w->rows);
 }
 
-/* Rows of W per tile: tiles of about TILE_BYTES float32, their count a multiple of
- * TILE_SPLIT so that 1, 2, 3 or 6 threads get equal shares, rows a multiple of 16. */
+/* OpenBLAS computes products of up to about 100^3 multiply-adds with its small-matrix
+ * kernels, which round differently from its blocked ones: every tile of a product above
+ * that stays well above it, so an element's bits never depend on the tiling. */
+#define SGEMM_SMALL 8e6
+
+/* Rows of W per tile for n rows of x: tiles of at most about TILE_BYTES float32, their
+ * count a multiple of the threads so that each gets an equal share where the product is
+ * large enough, rows a multiple of 16. */
 static int64_t
-gemm_tile_rows(const qvl_matrix *w)
+gemm_tile_rows(const qvl_matrix *w, int64_t n, int threads)
 {
 	double bytes = 4.0 * (double)w->rows * (double)w->cols;
-	int64_t ntiles = (int64_t)ceil(bytes / TILE_BYTES), rows;
+	double row_work = (double)n * (double)w->cols; /* multiply-adds per row of W */
+	int64_t ntiles = (int64_t)ceil(bytes / TILE_BYTES);
 
-	ntiles = (ntiles + TILE_SPLIT - 1) / TILE_SPLIT * TILE_SPLIT;
-	rows = (w->rows + ntiles - 1) / ntiles;
-	rows = (rows + 15) / 16 * 16;
-	return rows > w->rows ? w->rows : rows;
+	ntiles = (ntiles + threads - 1) / threads * threads;
+	for (; ntiles > 1; ntiles--) {
+		int64_t rows = ((w->rows + ntiles - 1) / ntiles + 15) / 16 * 16;
+		int64_t last = w->rows - (w->rows - 1) / rows * rows;
+		if (rows < w->rows && (double)last * row_work > SGEMM_SMALL)
+			return rows;
+	}
+	return w->rows;
 }
 
 void
@@ -175,7 +186,7 @@ qvl_matmul_kern(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const
 				y[i * w->rows + r] = bias ? bias[r] : 0;
 		return;
 	}
-	job.tile_rows = gemm_tile_rows(w);
+	job.tile_rows = gemm_tile_rows(w, n, threads);
 	if (n > SMALL_N)
 		job.tiles = qvl_alloc((size_t)threads * (size_t)job.tile_rows * (size_t)w->cols *
 		    sizeof *job.tiles);

@@ -265,10 +265,12 @@ main(int argc, char **argv)
 		for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
 			for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
 				test_case(pool2, kinds[k], shapes[s][0], shapes[s][1], ns[i]);
-	/* Long batches: tiles for sgemm, several tiles when rows are many. */
+	/* Long batches: tiles for sgemm, several tiles when rows are many; 1, 2 and 3
+	 * threads cut the last two into 1, 2 and 3 tiles (the bits must not change). */
 	for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
 		test_case(pool2, kinds[k], 67, 257, 300);
 		test_case(pool2, kinds[k], 4099, 300, 20);
+		test_case(pool2, kinds[k], 600, 1280, 40);
 	}
 	qvl_pool_free(pool2);
 	qvl_pool_free(pool3);
