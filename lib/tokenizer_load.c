@@ -386,8 +386,11 @@ read_merges(qvl_tokenizer *tok, loader *L)
 		mb.off[mb.n] = mb.bytes.n;
 		mb.left[mb.n] = left.n;
 		mb.right[mb.n] = right.n;
-		memcpy(mb.bytes.p + mb.bytes.n, left.p, left.n);
-		memcpy(mb.bytes.p + mb.bytes.n + left.n, right.p, right.n);
+		/* an empty side has no buffer yet: no copy from a null pointer */
+		if (left.n > 0)
+			memcpy(mb.bytes.p + mb.bytes.n, left.p, left.n);
+		if (right.n > 0)
+			memcpy(mb.bytes.p + mb.bytes.n + left.n, right.p, right.n);
 		mb.bytes.n += left.n + right.n;
 		if (++mb.n == MERGE_BATCH) {
 			if (flush_batch(tok, &mb, count, s->err) < 0)
