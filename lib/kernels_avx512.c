@@ -113,11 +113,27 @@ rows_float(qvl_dtype dt, const char *w, int64_t ldw, int R, int64_t cols, const 
  * each load of x there (one core: 9 -> 13 GB/s at 11008 columns). */
 #define X_L1_BYTES 16384 /* bytes of x that stay in L1 beside the weights streaming through */
 
+/* 32 weights of a row (one 64-byte load) times the N inputs' x at the same columns: the
+ * even weights into accumulator a of each input, the odd ones into a + 1. */
+INLINE void
+bf16_chunk(const uint16_t *w, const float *x, int64_t ldx, int N, __m512 (*acc)[4], int a)
+{
+	__m512i v = _mm512_loadu_si512((const void *)w);
+	__m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+	__m512 odd = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+
+	UNROLL
+	for (int i = 0; i < N; i++) {
+		acc[i][a] = _mm512_fmadd_ps(even, _mm512_loadu_ps(x + i * ldx), acc[i][a]);
+		acc[i][a + 1] = _mm512_fmadd_ps(odd, _mm512_loadu_ps(x + i * ldx + 16),
+		    acc[i][a + 1]);
+	}
+}
+
 INLINE void
 rows_bf16_group(const uint16_t *w, int64_t cols, int R, const float *xp, int64_t ldx, int N,
     float *y, int64_t ldy)
 {
-	const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
 	__m512 acc[RB][NB][4];
 	int64_t c = 0;
 
@@ -127,42 +143,16 @@ rows_bf16_group(const uint16_t *w, int64_t cols, int R, const float *xp, int64_t
 		for (int i = 0; i < N; i++)
 			acc[r][i][0] = acc[r][i][1] = acc[r][i][2] = acc[r][i][3] =
 			    _mm512_setzero_ps();
-	for (; c + 64 <= cols; c += 64) {
+	for (; c + 64 <= cols; c += 64)
 		UNROLL
 		for (int r = 0; r < R; r++) {
-			__m512i v = _mm512_loadu_si512((const void *)(w + r * cols + c));
-			__m512i u = _mm512_loadu_si512((const void *)(w + r * cols + c + 32));
-			__m512 ve = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-			__m512 vo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
-			__m512 ue = _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
-			__m512 uo = _mm512_castsi512_ps(_mm512_and_si512(u, odd));
-			UNROLL
-			for (int i = 0; i < N; i++) {
-				const float *x = xp + i * ldx + c;
-				acc[r][i][0] = _mm512_fmadd_ps(ve, _mm512_loadu_ps(x), acc[r][i][0]);
-				acc[r][i][1] = _mm512_fmadd_ps(vo, _mm512_loadu_ps(x + 16),
-				    acc[r][i][1]);
-				acc[r][i][2] = _mm512_fmadd_ps(ue, _mm512_loadu_ps(x + 32),
-				    acc[r][i][2]);
-				acc[r][i][3] = _mm512_fmadd_ps(uo, _mm512_loadu_ps(x + 48),
-				    acc[r][i][3]);
-			}
+			bf16_chunk(w + r * cols + c, xp + c, ldx, N, acc[r], 0);
+			bf16_chunk(w + r * cols + c + 32, xp + c + 32, ldx, N, acc[r], 2);
 		}
-	}
 	if (c + 32 <= cols) {
 		UNROLL
-		for (int r = 0; r < R; r++) {
-			__m512i v = _mm512_loadu_si512((const void *)(w + r * cols + c));
-			__m512 ve = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-			__m512 vo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
-			UNROLL
-			for (int i = 0; i < N; i++) {
-				const float *x = xp + i * ldx + c;
-				acc[r][i][0] = _mm512_fmadd_ps(ve, _mm512_loadu_ps(x), acc[r][i][0]);
-				acc[r][i][1] = _mm512_fmadd_ps(vo, _mm512_loadu_ps(x + 16),
-				    acc[r][i][1]);
-			}
-		}
+		for (int r = 0; r < R; r++)
+			bf16_chunk(w + r * cols + c, xp + c, ldx, N, acc[r], 0);
 		c += 32;
 	}
 	for (; c < cols; c += 16) {
