@@ -63,6 +63,10 @@ cpu_relax(void)
 #endif
 }
 
+/* Every SPIN_YIELD pauses a spinning thread also yields: when more threads want the cores
+ * than there are (make -j over many pages), the spin gives its time to them. */
+#define SPIN_YIELD 256
+
 /* Spins until *v differs from old (or stop is set), at most SPIN_NS; whether it did. */
 static int
 spin_while_equal(atomic_ulong *v, unsigned long old, atomic_int *stop)
@@ -74,8 +78,11 @@ spin_while_equal(atomic_ulong *v, unsigned long old, atomic_int *stop)
 		    (stop && atomic_load_explicit(stop, memory_order_relaxed)))
 			return 1;
 		cpu_relax();
-		if (i % 256 == 0 && seconds() > until)
-			return 0;
+		if (i % SPIN_YIELD == 0) {
+			if (seconds() > until)
+				return 0;
+			sched_yield();
+		}
 	}
 }
 
@@ -207,12 +214,15 @@ qvl_pool_run(qvl_pool *pool, long n, qvl_pool_fn fn, void *ctx)
 	double until = seconds() + SPIN_NS * 1e-9;
 	for (int i = 1; atomic_load_explicit(&pool->running, memory_order_acquire) > 0; i++) {
 		cpu_relax();
-		if (i % 256 == 0 && seconds() > until) {
-			pthread_mutex_lock(&pool->lock);
-			while (atomic_load(&pool->running) > 0)
-				pthread_cond_wait(&pool->done, &pool->lock);
-			pthread_mutex_unlock(&pool->lock);
-			break;
+		if (i % SPIN_YIELD == 0) {
+			if (seconds() > until) {
+				pthread_mutex_lock(&pool->lock);
+				while (atomic_load(&pool->running) > 0)
+					pthread_cond_wait(&pool->done, &pool->lock);
+				pthread_mutex_unlock(&pool->lock);
+				break;
+			}
+			sched_yield();
 		}
 	}
 }
