@@ -510,12 +510,12 @@ avx512_rows_q8v(const qvl_matrix *w, int64_t r0, int64_t r1, int n, const float 
  * at most half a step of x (1/254 of its block's largest) to each product, against q4's own
  * 1/30 of the weights' range: decoding's error is the weights'.
  *
- * The prepared x (QVL_Q4X_FLOATS): nb steps of x, nb sums of x over each block (the mins'
+ * The prepared x (Q4X_FLOATS): nb steps of x, nb sums of x over each block (the mins'
  * term, in float32), then the codes in groups of four blocks, 128 bytes each: the first 16
  * values of the four blocks (what the low nibbles of the group's 64 bytes multiply), then
  * their last 16 (the high nibbles); blocks past the end are zero. */
 #define Q4X_GROUPS(nb) (((nb) + 3) / 4)
-#define QVL_Q4X_FLOATS(nb) (2 * (nb) + Q4X_GROUPS(nb) * 32)
+#define Q4X_FLOATS(nb) (2 * (nb) + Q4X_GROUPS(nb) * 32)
 
 static T512V void
 q4x_prep(const float *x, int64_t cols, float *xp)
@@ -609,7 +609,7 @@ static T512V void
 rows_q4v(const qvl_matrix *w, int64_t r0, int64_t r1, const float *xp, int n, float *y,
     int64_t ldy)
 {
-	int64_t cols = w->cols, nb = qvl_qblocks(cols), ldx = QVL_Q4X_FLOATS(nb);
+	int64_t cols = w->cols, nb = qvl_qblocks(cols), ldx = Q4X_FLOATS(nb);
 
 	for (int64_t r = r0; r < r1; r++) {
 		const uint8_t *row = (const uint8_t *)w->data + r * qvl_q4_row_bytes(cols);
@@ -722,7 +722,7 @@ avx512_prep_floats(const qvl_matrix *w)
 	case QVL_I8:
 		return qvl_cpu_get()->avx512vnni ? QVL_X16_FLOATS(qvl_qblocks(w->cols)) : 0;
 	case QVL_U8:
-		return qvl_cpu_get()->avx512vnni ? QVL_Q4X_FLOATS(qvl_qblocks(w->cols)) :
+		return qvl_cpu_get()->avx512vnni ? Q4X_FLOATS(qvl_qblocks(w->cols)) :
 		    qvl_qblocks(w->cols);
 	default:
 		return 0;
