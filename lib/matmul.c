@@ -90,7 +90,8 @@ matmul_rows(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const flo
 	struct rows_job job = {k, w, x, NULL, n, y};
 
 	if (per > 0) {
-		if (n * per <= PREP_STACK)
+		/* q8's int16 codes go on the heap: they must not live in a float array. */
+		if (n * per <= PREP_STACK && w->dtype != QVL_I8)
 			xp = stack;
 		else if ((xp = qvl_alloc((size_t)(n * per) * sizeof *xp)) == NULL &&
 		    w->dtype == QVL_U8) {
