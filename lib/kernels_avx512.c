@@ -1,12 +1,14 @@
 /* kernels_avx512.c: AVX-512 kernels (F, BW, VL, DQ + FMA + F16C), compiled with target
  * attributes so the library still runs on CPUs without them (qvl_kernels_for picks).
  *
- * rows: each output row keeps one float32 accumulator vector per input row; weights are
- * widened in registers (BF16 by a shift into the high half: exact), multiplied in float32.
- * BF16 streams one row at a time (row_bf16); the other formats go four rows at a time so
- * each load of x serves four rows.  x goes four rows at a time, so a block of W is read
- * from memory once for up to QVL_KERN_MAXN inputs (the second pass finds it in L1/L2).  A
- * row's arithmetic is the same in every grouping. */
+ * rows: each output row keeps float32 accumulators per input row; weights are widened in
+ * registers (BF16 by a shift into the high half: exact), multiplied in float32, or (q8, q4
+ * on VNNI) multiplied as integers against x coded per block.  While x fits L1 beside the
+ * streaming weights, BF16, q8 and q4 stream one row at a time (one sequential stream per
+ * core); longer rows, and F16/F32, go four at a time so each load of x serves four rows.
+ * x goes four rows at a time, so a block of W is read from memory once for up to
+ * QVL_KERN_MAXN inputs (the second pass finds it in L1/L2).  A row's arithmetic is the
+ * same in every grouping. */
 #include "kernels.h"
 
 #include <immintrin.h>
