@@ -4,7 +4,7 @@
  * rows: each output row keeps float32 accumulators per input row; weights are widened in
  * registers (BF16 by a shift into the high half: exact), multiplied in float32, or (q8, q4
  * on VNNI) multiplied as integers against x coded per block.  While x fits L1 beside the
- * streaming weights, BF16, q8 and q4 stream one row at a time (one sequential stream per
+ * streaming weights, BF16 and (on VNNI) q8 and q4 stream one row at a time (one stream per
  * core); longer rows, and F16/F32, go four at a time so each load of x serves four rows.
  * x goes four rows at a time, so a block of W is read from memory once for up to
  * QVL_KERN_MAXN inputs (the second pass finds it in L1/L2).  A row's arithmetic is the
