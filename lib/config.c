@@ -1,8 +1,8 @@
 #include "config.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +59,7 @@ get_int(const json_t *obj, const char *section, const char *key, long dflt, long
     int *out, qvl_err *err)
 {
 	json_t *v = json_object_get(obj, key);
-	long long x;
+	int64_t x;
 
 	if (v == NULL || json_is_null(v)) {
 		if (dflt < 0)
@@ -67,15 +67,11 @@ get_int(const json_t *obj, const char *section, const char *key, long dflt, long
 		*out = (int)dflt;
 		return 0;
 	}
-	if (json_is_integer(v))
-		x = json_integer_value(v);
-	else if (json_is_real(v) && fabs(json_real_value(v)) < 9e18 &&
-	    json_real_value(v) == (double)(long long)json_real_value(v))
-		x = (long long)json_real_value(v); /* 64.0 is 64; 5e48 is not an integer here */
-	else
+	if (!qvl_json_int(v, &x))
 		return qvl_fail(err, "%s%s is not an integer", section, key);
 	if (x < min || x > max)
-		return qvl_fail(err, "%s%s = %lld is outside [%ld, %ld]", section, key, x, min, max);
+		return qvl_fail(err, "%s%s = %lld is outside [%ld, %ld]", section, key, (long long)x,
+		    min, max);
 	*out = (int)x;
 	return 0;
 }

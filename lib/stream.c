@@ -57,6 +57,21 @@ qvl_record_free(qvl_record *rec)
 }
 
 int
+qvl_json_int(const json_t *v, int64_t *out)
+{
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return 1;
+	}
+	if (json_is_real(v) && fabs(json_real_value(v)) < 9e18 &&
+	    json_real_value(v) == (double)(int64_t)json_real_value(v)) {
+		*out = (int64_t)json_real_value(v);
+		return 1;
+	}
+	return 0;
+}
+
+int
 qvl_meta_get_ints(const json_t *meta, const char *key, int64_t *out, int n, qvl_err *err)
 {
 	json_t *v = meta ? json_object_get(meta, key) : NULL;
@@ -66,13 +81,7 @@ qvl_meta_get_ints(const json_t *meta, const char *key, int64_t *out, int n, qvl_
 	if (!json_is_array(v) || json_array_size(v) != (size_t)n)
 		return qvl_fail(err, "meta '%s' is not an array of %d integers", key, n);
 	for (int i = 0; i < n; i++) {
-		json_t *x = json_array_get(v, (size_t)i);
-		if (json_is_integer(x))
-			out[i] = json_integer_value(x);
-		else if (json_is_real(x) && fabs(json_real_value(x)) < 9e18 &&
-		    json_real_value(x) == (double)(int64_t)json_real_value(x))
-			out[i] = (int64_t)json_real_value(x);
-		else
+		if (!qvl_json_int(json_array_get(v, (size_t)i), &out[i]))
 			return qvl_fail(err, "meta '%s'[%d] is not an integer", key, i);
 	}
 	return 0;

@@ -31,6 +31,10 @@ int qvl_record_new(qvl_record *rec, const char *name, qvl_dtype dtype, int ndim,
     const int64_t *shape, json_t *meta, qvl_err *err);
 void qvl_record_free(qvl_record *rec);
 
+/* A JSON integer, or a real with a whole value in int64's range (64.0 is 64; 5e48 and 0.5
+ * are not integers): 1 with *out set, or 0. */
+int qvl_json_int(const json_t *v, int64_t *out);
+
 /* Meta helpers: 0 and the value, or -1 with a message naming the key. */
 int qvl_meta_get_ints(const json_t *meta, const char *key, int64_t *out, int n, qvl_err *err);
 
