@@ -112,9 +112,17 @@ static void
 softmax(float *s, int64_t len, int64_t lp)
 {
 	float max = s[0], sum = 0;
-	vf acc = { 0 };
+	vf acc = { 0 }, vmax = splat(s[0]);
+	int64_t j0 = len / VL * VL;
 
-	for (int64_t j = 1; j < len; j++)
+	for (int64_t j = 0; j < j0; j += VL) {
+		vf x = vload(s + j);
+		vi greater = x > vmax;
+		vmax = (vf)(((vi)x & greater) | ((vi)vmax & ~greater));
+	}
+	for (int i = 0; i < VL; i++)
+		max = vmax[i] > max ? vmax[i] : max;
+	for (int64_t j = j0; j < len; j++)
 		if (s[j] > max)
 			max = s[j];
 	for (int64_t j = 0; j < lp; j += VL) {
@@ -132,45 +140,60 @@ softmax(float *s, int64_t len, int64_t lp)
 		vstore(s + j, vload(s + j) * (1.0f / sum));
 }
 
+/* Vectors of a row of V one pass of weighted_sum holds: QB x WS_VECS accumulators, the row's
+ * vectors and the probabilities must fit the registers (32 with AVX-512, 16 without). */
+#ifdef __AVX512F__
+#define WS_VECS 5
+#else
+#define WS_VECS 2
+#endif
+
+/* Columns [c, c + nv·VL) of o[r] = Σ_j s[r][j] v_j for QB queries, over the first len keys:
+ * one pass over the keys loads each vector of V once for all QB queries (head_dim 80 is
+ * one pass). */
+static inline __attribute__((always_inline)) void
+weighted_pass(const float *s, int64_t lp, const float *v, int64_t hdp, int64_t len, int64_t c,
+    int nv, float *o)
+{
+	vf a[QB][WS_VECS];
+
+	for (int r = 0; r < QB; r++)
+		for (int k = 0; k < nv; k++)
+			a[r][k] = splat(0.0f);
+	for (int64_t j = 0; j < len; j++) {
+		const float *vj = v + j * hdp + c;
+		float p0 = s[j], p1 = s[lp + j], p2 = s[2 * lp + j], p3 = s[3 * lp + j];
+		_Pragma("GCC unroll 8")
+		for (int k = 0; k < nv; k++) {
+			vf x = vload(vj + k * VL);
+			a[0][k] += p0 * x;
+			a[1][k] += p1 * x;
+			a[2][k] += p2 * x;
+			a[3][k] += p3 * x;
+		}
+	}
+	for (int r = 0; r < QB; r++)
+		for (int k = 0; k < nv; k++)
+			vstore(o + r * hdp + c + k * VL, a[r][k]);
+}
+
 /* o[r] = Σ_j s[r][j] v_j for QB queries, over the first len keys. */
 static void
 weighted_sum(const float *s, int64_t lp, const float *v, int64_t hdp, int64_t len, float *o)
 {
-	int64_t c = 0;
-
-	for (; c + 2 * VL <= hdp; c += 2 * VL) {
-		vf a00 = { 0 }, a01 = { 0 }, a10 = { 0 }, a11 = { 0 };
-		vf a20 = { 0 }, a21 = { 0 }, a30 = { 0 }, a31 = { 0 };
-
-		for (int64_t j = 0; j < len; j++) {
-			vf v0 = vload(v + j * hdp + c), v1 = vload(v + j * hdp + c + VL);
-			float p0 = s[j], p1 = s[lp + j], p2 = s[2 * lp + j], p3 = s[3 * lp + j];
-
-			a00 += p0 * v0; a01 += p0 * v1;
-			a10 += p1 * v0; a11 += p1 * v1;
-			a20 += p2 * v0; a21 += p2 * v1;
-			a30 += p3 * v0; a31 += p3 * v1;
+	for (int64_t c = 0; c < hdp;) {
+		int64_t left = (hdp - c) / VL;
+		int nv = left < WS_VECS ? (int)left : WS_VECS;
+		switch (nv) {
+#if WS_VECS > 2
+		case 5: weighted_pass(s, lp, v, hdp, len, c, 5, o); break;
+		case 4: weighted_pass(s, lp, v, hdp, len, c, 4, o); break;
+		case 3: weighted_pass(s, lp, v, hdp, len, c, 3, o); break;
+#endif
+		case 2: weighted_pass(s, lp, v, hdp, len, c, 2, o); break;
+		default: weighted_pass(s, lp, v, hdp, len, c, 1, o); break;
 		}
-		vstore(o + c, a00); vstore(o + c + VL, a01);
-		vstore(o + hdp + c, a10); vstore(o + hdp + c + VL, a11);
-		vstore(o + 2 * hdp + c, a20); vstore(o + 2 * hdp + c + VL, a21);
-		vstore(o + 3 * hdp + c, a30); vstore(o + 3 * hdp + c + VL, a31);
-	}
-	for (; c < hdp; c += VL) {
-		vf a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-
-		for (int64_t j = 0; j < len; j++) {
-			vf v0 = vload(v + j * hdp + c);
-
-			a0 += s[j] * v0;
-			a1 += s[lp + j] * v0;
-			a2 += s[2 * lp + j] * v0;
-			a3 += s[3 * lp + j] * v0;
-		}
-		vstore(o + c, a0);
-		vstore(o + hdp + c, a1);
-		vstore(o + 2 * hdp + c, a2);
-		vstore(o + 3 * hdp + c, a3);
+		c += (int64_t)nv * VL;
 	}
 }
 
