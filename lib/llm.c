@@ -17,6 +17,7 @@
 #include "mrope.h"
 #include "norm.h"
 #include "quant.h"
+#include "vmath.h"
 
 /* Prompt rows per pass through the layers: sgemm runs at speed and scratch stays small. */
 #define CHUNK_ROWS 256
@@ -400,26 +401,6 @@ dot(const float *a, const float *b, int n)
 	return s;
 }
 
-/* In place softmax of x[0..n), then zeros up to x[total). */
-static void
-softmax(float *x, int64_t n, int64_t total)
-{
-	float mx = -INFINITY, sum = 0;
-
-	for (int64_t j = 0; j < n; j++)
-		if (x[j] > mx)
-			mx = x[j];
-	for (int64_t j = 0; j < n; j++) {
-		x[j] = expf(x[j] - mx);
-		sum += x[j];
-	}
-	float inv = 1.0f / sum;
-	for (int64_t j = 0; j < n; j++)
-		x[j] *= inv;
-	for (int64_t j = n; j < total; j++)
-		x[j] = 0;
-}
-
 /* One decoded token: each head against every cached key of its kv group. */
 struct step_attn {
 	qvl_llm *m;
@@ -439,7 +420,7 @@ step_attn_task(void *ctx, long h, int thread)
 	(void)thread;
 	for (int64_t t = 0; t < job->nkeys; t++)
 		s[t] = dot(q, job->l->kcache + t * m->kv_dim + g * hd, hd) * m->scale;
-	softmax(s, job->nkeys, job->nkeys);
+	qvl_softmax(s, job->nkeys, job->nkeys);
 	memset(o, 0, (size_t)hd * sizeof *o);
 	for (int64_t t = 0; t < job->nkeys; t++) {
 		const float *vt = job->l->vcache + t * m->kv_dim + g * hd;
@@ -470,7 +451,7 @@ chunk_attn_task(void *ctx, long h, int thread)
 	qvl_sgemm_nt(n, nkeys, hd, m->scale, m->q + h * hd, m->q_dim,
 	    job->l->kcache + g * hd, m->kv_dim, 0.0f, s, nkeys);
 	for (int64_t i = 0; i < n; i++)
-		softmax(s + i * nkeys, job->base + i + 1, nkeys);
+		qvl_softmax(s + i * nkeys, job->base + i + 1, nkeys);
 	qvl_sgemm_nn(n, hd, nkeys, 1.0f, s, nkeys, job->l->vcache + g * hd, m->kv_dim,
 	    0.0f, m->o + h * hd, m->q_dim);
 }
@@ -491,10 +472,31 @@ attention(qvl_llm *m, qvl_pool *pool, const struct layer *l, int64_t base, int64
 	qvl_pool_run(pool, m->heads, chunk_attn_task, &job);
 }
 
-static float
-silu(float x)
+struct swiglu_job {
+	float *gate;
+	const float *up;
+	int64_t count, per;
+};
+
+static void
+swiglu_task(void *ctx, long task, int thread)
 {
-	return x / (1.0f + expf(-x));
+	const struct swiglu_job *job = ctx;
+	int64_t begin = (int64_t)task * job->per, count = job->count - begin;
+
+	(void)thread;
+	qvl_silu_mul(job->gate + begin, job->up + begin, count < job->per ? count : job->per);
+}
+
+/* gate = silu(gate) · up over count values, split between the threads. */
+static void
+swiglu(qvl_pool *pool, float *gate, const float *up, int64_t count)
+{
+	int threads = qvl_pool_threads(pool);
+	struct swiglu_job job = {gate, up, count, (count + threads - 1) / threads};
+
+	job.per = (job.per + QVL_VL - 1) / QVL_VL * QVL_VL;
+	qvl_pool_run(pool, (long)((count + job.per - 1) / job.per), swiglu_task, &job);
 }
 
 /* The layers over n rows of x starting at cache slot base. */
@@ -531,8 +533,7 @@ forward_rows(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pt, const int6
 		qvl_rms_norm(pool, x, l->ln_mlp, n, m->hidden, m->eps, m->xn);
 		qvl_matmul(pool, &l->gate, NULL, m->xn, n, m->gate);
 		qvl_matmul(pool, &l->up, NULL, m->xn, n, m->up);
-		for (int64_t i = 0; i < n * m->inter; i++)
-			m->gate[i] = silu(m->gate[i]) * m->up[i];
+		swiglu(pool, m->gate, m->up, n * m->inter);
 		qvl_matmul(pool, &l->down, NULL, m->gate, n, m->tmp);
 		for (int64_t i = 0; i < n * m->hidden; i++)
 			x[i] += m->tmp[i];

@@ -18,6 +18,7 @@
 #include "quant.h"
 #include "tensor.h"
 #include "vit_attn.h"
+#include "vmath.h"
 
 #define RMS_EPS 1e-6       /* fixed in the reference's vision tower, not read from config */
 #define ROPE_THETA 10000.0f
@@ -337,11 +338,7 @@ swiglu_task(void *ctx, long chunk, int thread)
 	int64_t r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->n ? r0 + ROW_CHUNK : j->n;
 
 	(void)thread;
-	for (int64_t i = r0 * j->d; i < r1 * j->d; i++) {
-		float g = j->y[i];
-
-		j->y[i] = g / (1.0f + expf(-g)) * j->x[i];
-	}
+	qvl_silu_mul(j->y + r0 * j->d, j->x + r0 * j->d, (r1 - r0) * j->d);
 }
 
 /* y += x over rows of width d (the residual adds). */

@@ -1,5 +1,4 @@
-/* vit_attn.c: attention for one (group, head) with GCC/Clang vector extensions: 16 floats a
- * vector, which is one AVX-512 register and two AVX ones.
+/* vit_attn.c: attention for one (group, head) in the vector types of vmath.h.
  *
  * Layout in scratch (all widths padded to whole vectors, padding finite):
  *   q  [len4, hdp]   the group's queries (rows padded to a multiple of 4)
@@ -12,12 +11,17 @@
 #include <math.h>
 #include <string.h>
 
-#define VL 16                  /* floats per vector */
+#include "vmath.h"
+
+#define VL QVL_VL              /* floats per vector */
 #define QB 4                   /* queries per block */
 #define KB (4 * VL)            /* keys per score block */
 
-typedef float vf __attribute__((vector_size(VL * sizeof(float))));
-typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t))));
+typedef qvl_vf vf;
+typedef qvl_vi vi;
+#define splat qvl_splat
+#define vload qvl_vload
+#define vstore qvl_vstore
 
 static int64_t
 round_up(int64_t x, int64_t m)
@@ -31,42 +35,6 @@ qvl_vit_attn_scratch_floats(int64_t maxlen, int head_dim)
 	int64_t hdp = round_up(head_dim, VL), lp = round_up(maxlen, KB);
 
 	return (size_t)(round_up(maxlen, QB) * hdp + hdp * lp + lp * hdp + QB * lp + QB * hdp);
-}
-
-/* Vectors never pass by value through a function: on builds without AVX-512 (ARCH=)
- * that is a different ABI, which GCC and Clang rightly warn about (-Wpsabi). */
-typedef float vfu __attribute__((vector_size(VL * sizeof(float)), aligned(4), may_alias));
-#define splat(x) ((vf){ 0 } + (x))
-#define vload(p) ((vf)*(const vfu *)(p))
-#define vstore(p, v) (*(vfu *)(p) = (vfu)(v))
-
-/* e^x for x <= 0 (softmax after subtracting the maximum): 2^n · p(r), x = n ln 2 + r,
- * |r| <= ln 2 / 2, p the degree-6 Taylor polynomial (relative error ~1e-7); below -87 the
- * result is 0. */
-static inline void
-vexp_nonpos(vf *px)
-{
-	vf x = *px;
-	const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-	vi under = x < splat(-87.0f);
-	vf t, n, r, p;
-	vi bits;
-
-	x = (vf)((vi)x & ~under) + (vf)((vi)splat(-87.0f) & under);
-	t = x * 1.44269504088896341f + magic;
-	n = t - magic;
-	r = x - n * 0.693359375f;          /* ln 2 in two parts (Cody and Waite) */
-	r = r + n * 2.12194440e-4f;
-	p = splat(1.0f / 720);
-	p = p * r + 1.0f / 120;
-	p = p * r + 1.0f / 24;
-	p = p * r + 1.0f / 6;
-	p = p * r + 0.5f;
-	p = p * r + 1.0f;
-	p = p * r + 1.0f;
-	bits = ((vi)t - (vi)splat(magic) + 127) << 23;
-	p = p * (vf)bits;
-	*px = (vf)((vi)p & ~under);
 }
 
 /* s[r][j] = scale · q_r · k_j for QB queries and all lp keys. */
@@ -127,7 +95,7 @@ softmax(float *s, int64_t len, int64_t lp)
 			max = s[j];
 	for (int64_t j = 0; j < lp; j += VL) {
 		vf e = vload(s + j) - max;
-		vexp_nonpos(&e);
+		qvl_vexp_nonpos(&e);
 		vstore(s + j, e);
 	}
 	for (int64_t j = len; j < lp; j++)
