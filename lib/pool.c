@@ -13,11 +13,27 @@
  * caller, waiting for them) spin for SPIN_NS before sleeping on a condition variable:
  * decoding runs some 300 jobs per token, a fraction of a millisecond each, and waking a
  * sleeping thread costs tens of microseconds every time (qvl-decode q4: 10 % of the token).
- * Each thread takes one contiguous chunk of [0, n), so which thread computes which index
- * never depends on timing. */
+ *
+ * Each thread starts on one contiguous chunk of [0, n) and takes its indices from the
+ * front; a thread that runs out takes the back half of the fullest chunk left.  Cores are
+ * not equally fast from one moment to the next (shared hosts, one core also serving the
+ * other's memory traffic): with fixed chunks the two threads of a 3B decode waited for
+ * each other 7 % of the time, and a worker that woke late held the job up (2 Zen 4 cores,
+ * 3B decode, alternating runs: q4 9.1-9.5 -> 10.0-11.9, q8 7.0-7.2 -> 7.5-7.8, BF16
+ * 4.0-4.7 -> 4.6-5.6 tok/s).  Which thread runs an index then depends on timing, but
+ * what an index computes never depends on the thread (tasks use `thread` for scratch
+ * only), so results stay the same bits. */
 #define SPIN_NS 200000
+/* A thread's chunk [begin, end) of the current job, both in one word so that the owner
+ * taking from the front and a thief taking the back half change it with one
+ * compare-and-swap; one cache line each. */
+struct chunk {
+	_Alignas(64) _Atomic uint64_t range;
+};
+
 struct qvl_pool {
 	int nthreads;
+	struct chunk *chunks;
 	qvl_precision precision;
 	pthread_t *workers;
 	pthread_mutex_t lock;
@@ -25,7 +41,7 @@ struct qvl_pool {
 	atomic_ulong generation;
 	atomic_int running; /* workers still busy with the current job */
 	atomic_int stopping;
-	long n;
+	long base; /* index of the current slice's first task */
 	qvl_pool_fn fn;
 	void *ctx;
 };
@@ -35,15 +51,77 @@ struct worker_arg {
 	int thread;
 };
 
+static uint64_t
+range_make(uint64_t begin, uint64_t end)
+{
+	return begin << 32 | end;
+}
+
+#define RANGE_BEGIN(r) ((r) >> 32)
+#define RANGE_END(r) ((r) & 0xffffffffu)
+#define SLICE_MAX 0x7fffffffL
+
+/* Sets every thread's first chunk of [0, n), before the job is published. */
+static void
+split_chunks(qvl_pool *pool, long n)
+{
+	long per = n / pool->nthreads, extra = n % pool->nthreads;
+
+	for (int t = 0; t < pool->nthreads; t++) {
+		long begin = t * per + (t < extra ? t : extra);
+		long end = begin + per + (t < extra);
+		atomic_store_explicit(&pool->chunks[t].range, range_make((uint64_t)begin,
+		    (uint64_t)end), memory_order_relaxed);
+	}
+}
+
+/* Takes the back half (at least one index) of the fullest other chunk into the thread's
+ * own; 0 when every chunk is empty. */
+static int
+steal(qvl_pool *pool, int thread)
+{
+	for (;;) {
+		int victim = -1;
+		uint64_t seen = 0, most = 0;
+		for (int t = 0; t < pool->nthreads; t++) {
+			uint64_t r = atomic_load_explicit(&pool->chunks[t].range,
+			    memory_order_acquire);
+			if (t != thread && RANGE_END(r) > RANGE_BEGIN(r) &&
+			    RANGE_END(r) - RANGE_BEGIN(r) > most) {
+				victim = t;
+				seen = r;
+				most = RANGE_END(r) - RANGE_BEGIN(r);
+			}
+		}
+		if (victim < 0)
+			return 0;
+		uint64_t begin = RANGE_BEGIN(seen), end = RANGE_END(seen);
+		uint64_t mid = end - (most + 1) / 2;
+		if (atomic_compare_exchange_weak_explicit(&pool->chunks[victim].range, &seen,
+		    range_make(begin, mid), memory_order_acq_rel, memory_order_acquire)) {
+			atomic_store_explicit(&pool->chunks[thread].range, range_make(mid, end),
+			    memory_order_release);
+			return 1;
+		}
+	}
+}
+
 static void
 run_chunk(qvl_pool *pool, int thread)
 {
-	long n = pool->n, per = n / pool->nthreads, extra = n % pool->nthreads;
-	long begin = thread * per + (thread < extra ? thread : extra);
-	long end = begin + per + (thread < extra);
+	_Atomic uint64_t *own = &pool->chunks[thread].range;
 
-	for (long i = begin; i < end; i++)
-		pool->fn(pool->ctx, i, thread);
+	for (;;) {
+		uint64_t r = atomic_load_explicit(own, memory_order_acquire);
+		if (RANGE_BEGIN(r) >= RANGE_END(r)) {
+			if (!steal(pool, thread))
+				return;
+			continue;
+		}
+		if (atomic_compare_exchange_weak_explicit(own, &r, r + ((uint64_t)1 << 32),
+		    memory_order_acq_rel, memory_order_acquire))
+			pool->fn(pool->ctx, pool->base + (long)RANGE_BEGIN(r), thread);
+	}
 }
 
 static double
@@ -150,7 +228,11 @@ qvl_pool_new(int nthreads, qvl_err *err)
 	pthread_cond_init(&pool->start, NULL);
 	pthread_cond_init(&pool->done, NULL);
 	pool->workers = calloc((size_t)nthreads, sizeof *pool->workers);
-	if (pool->workers == NULL) {
+	pool->chunks = aligned_alloc(_Alignof(struct chunk), (size_t)nthreads *
+	    sizeof *pool->chunks);
+	if (pool->workers == NULL || pool->chunks == NULL) {
+		free(pool->workers);
+		free(pool->chunks);
 		free(pool);
 		qvl_fail(err, "out of memory");
 		return NULL;
@@ -190,6 +272,8 @@ qvl_pool_threads(const qvl_pool *pool)
 	return pool ? pool->nthreads : 1;
 }
 
+static void run_slice(qvl_pool *pool, long base, long n, qvl_pool_fn fn, void *ctx);
+
 void
 qvl_pool_run(qvl_pool *pool, long n, qvl_pool_fn fn, void *ctx)
 {
@@ -200,9 +284,20 @@ qvl_pool_run(qvl_pool *pool, long n, qvl_pool_fn fn, void *ctx)
 			fn(ctx, i, 0);
 		return;
 	}
-	pool->n = n;
+	long base = 0;
+	/* A chunk's bounds are 32-bit: longer loops go in slices. */
+	for (; n > SLICE_MAX; n -= SLICE_MAX, base += SLICE_MAX)
+		run_slice(pool, base, SLICE_MAX, fn, ctx);
+	run_slice(pool, base, n, fn, ctx);
+}
+
+static void
+run_slice(qvl_pool *pool, long base, long n, qvl_pool_fn fn, void *ctx)
+{
+	pool->base = base;
 	pool->fn = fn;
 	pool->ctx = ctx;
+	split_chunks(pool, n);
 	atomic_store(&pool->running, pool->nthreads - 1);
 	atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
 	pthread_mutex_lock(&pool->lock);
@@ -242,5 +337,6 @@ qvl_pool_free(qvl_pool *pool)
 	pthread_cond_destroy(&pool->start);
 	pthread_cond_destroy(&pool->done);
 	free(pool->workers);
+	free(pool->chunks);
 	free(pool);
 }

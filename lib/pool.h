@@ -2,7 +2,9 @@
  *
  * qvl_pool_run(pool, n, fn, ctx) calls fn(ctx, i, thread) for i in [0, n), spread over the
  * pool's threads (the caller's thread takes part as thread 0), and returns when all are done.
- * Work is split in contiguous static chunks so results never depend on timing. */
+ * Each thread starts on a contiguous chunk; one that finishes early takes over part of
+ * another's, so which thread runs an index depends on timing: fn must use `thread` only
+ * to pick its scratch, never to decide what index i computes. */
 #ifndef QVL_POOL_H
 #define QVL_POOL_H
 
