@@ -29,6 +29,9 @@ typedef struct qvl_kernels {
 	 * blocks (qvl_kern_x16); BF16 on AVX-512: x in pair order (qvl_kern_pairs). */
 	int64_t (*prep_floats)(const qvl_matrix *w);
 	void (*prep)(const qvl_matrix *w, const float *x, float *xp);
+	/* The longest batch for which rows (reading W once per QVL_KERN_MAXN inputs) is
+	 * faster than widening tiles of W for sgemm; at least QVL_KERN_MAXN. */
+	int64_t (*rows_max_n)(const qvl_matrix *w);
 } qvl_kernels;
 
 /* x coded for the int16 q8 kernels: per block of QVL_QBLOCK values a float step

@@ -744,5 +744,25 @@ avx512_prep(const qvl_matrix *w, const float *x, float *xp)
 		qvl_kern_block_sums(x, w->cols, xp);
 }
 
+/* Where rows stops paying, from prompts of the 3B on 2 Zen 4 cores (prefill, rows kernels
+ * against tiles + sgemm): BF16 weights break even near 30 tokens (21: 2.2 against 2.7 s,
+ * 40: 3.5 against 2.8 s) and q8 on VNNI near 70 (40: 1.9 against 2.5 s, 80: 4.1 against
+ * 3.9 s).  q4 on VNNI never does: its int8 products outrun float32 sgemm on the widened
+ * tiles (510 tokens: 13.0 against 19.2 s). */
+static int64_t
+avx512_rows_max_n(const qvl_matrix *w)
+{
+	int vnni = qvl_cpu_get()->avx512vnni;
+
+	switch (w->dtype) {
+	case QVL_U8:
+		return vnni ? INT64_MAX : QVL_KERN_MAXN;
+	case QVL_I8:
+		return vnni ? 64 : QVL_KERN_MAXN;
+	default:
+		return 24;
+	}
+}
+
 const qvl_kernels qvl_kernels_avx512 = {avx512_rows, avx512_widen, avx512_prep_floats,
-    avx512_prep};
+    avx512_prep, avx512_rows_max_n};

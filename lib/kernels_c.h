@@ -158,5 +158,12 @@ generic_prep(const qvl_matrix *w, const float *x, float *xp)
 	qvl_kern_block_sums(x, w->cols, xp);
 }
 
+static int64_t
+generic_rows_max_n(const qvl_matrix *w)
+{
+	(void)w;
+	return QVL_KERN_MAXN;
+}
+
 const qvl_kernels KERNELS_TABLE = {generic_rows, generic_widen, generic_prep_floats,
-    generic_prep};
+    generic_prep, generic_rows_max_n};

@@ -1,9 +1,10 @@
 /* matmul.c: products with weight matrices, dispatched to the kernels of the CPU's level.
  *
- * Short batches (n <= SMALL_N rows of X, decoding) read W once in its own format through the
- * `rows` kernels, threads splitting W by row blocks.  Longer batches widen tiles of W to
- * float32 (threads splitting the tile) and hand them to sgemm, each tile serving all n rows;
- * in bf16 precision, with oneDNN, BF16 weights go to its bf16 matmul instead (kernels_dnnl.c). */
+ * Short batches (decoding, short prompts: up to the kernels' rows_max_n rows of X) read W
+ * in its own format through the `rows` kernels, once per QVL_KERN_MAXN rows, threads
+ * splitting W by row blocks.  Longer batches widen tiles of W to float32 (threads splitting
+ * the tile) and hand them to sgemm, each tile serving all n rows; in bf16 precision, with
+ * oneDNN, BF16 weights go to its bf16 matmul instead (kernels_dnnl.c). */
 #include "matmul.h"
 
 #include <math.h>
@@ -16,8 +17,8 @@
 #include "kernels.h"
 #include "kernels_dnnl.h"
 
-/* Batches up to this many rows go through the rows kernels: W is read from memory once and
- * the work is at most a few times that read (measured in bench/matmul.c). */
+/* Batches up to this many rows never go to oneDNN: the rows kernels read W once and the
+ * work is at most a few times that read (measured in bench/matmul.c). */
 #define SMALL_N 8
 /* Rows of W per task of the rows kernels: a multiple of the kernels' row group. */
 #define TASK_ROWS 16
@@ -188,7 +189,7 @@ qvl_matmul_kern(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const
 		return;
 	}
 	job.tile_rows = gemm_tile_rows(w, n, threads);
-	if (n > SMALL_N)
+	if (n > k->rows_max_n(w))
 		job.tiles = qvl_alloc((size_t)threads * (size_t)job.tile_rows * (size_t)w->cols *
 		    sizeof *job.tiles);
 	if (job.tiles == NULL) {
