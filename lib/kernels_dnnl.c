@@ -59,10 +59,12 @@ round_task(void *ctx, long task, int thread)
 /* oneDNN's OpenMP workers spin for milliseconds after a product (libgomp's default wait
  * policy, read once at startup), taking the cores from qvl's own pool, which runs the rest
  * of the layer: release them as soon as the product is done.  OpenMP 5's
- * omp_pause_resource_all ends the team's threads; the next product starts them anew, tens of
- * microseconds against products of milliseconds (3B on 2 Zen 4 cores, bf16: prefill of 510
- * tokens 9.2 -> 8.3 s, vision of an A4 page 11.2-11.6 -> 10.5 s, the same bits).  Looked up
- * at run time: oneDNN may be built on other threading, and then there is nothing to do. */
+ * omp_pause_resource_all ends the team's threads and the next product starts them anew:
+ * about 0.18 ms a product, where the spinning cost the next pool job up to a scheduler
+ * slice (3B on 2 Zen 4 cores, bf16: prefill of 510 tokens 9.2 -> 8.3 s, of 22 tokens
+ * 0.71-0.76 -> 0.65-0.74 s, vision of an A4 page 11.2-11.6 -> 10.5 s, the same bits).
+ * Looked up at run time: oneDNN may be built on other threading, and then there is
+ * nothing to do. */
 static int (*omp_pause_all)(int);
 static pthread_once_t omp_pause_once = PTHREAD_ONCE_INIT;
 
