@@ -52,6 +52,11 @@ lib/libqvl.a: $(LIB_OBJ)
 	@echo "  AR      $@"
 	@ar rcs $@ $(LIB_OBJ)
 
+# vmath's polynomials are written to fuse: a * b + c in one rounding (FMA) is more exact and
+# half the instructions (attention over 2520 patches: e^x 17 -> 8 % of its time), and ISO
+# C (-std=c11) forbids the fusion unless asked.
+%/lib/vmath.o: QVL_CFLAGS += -ffp-contract=fast
+
 build/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"

@@ -1,9 +1,6 @@
 /* vit_attn.h: the vision tower's attention over one group of rows (a window or a temporal
- * slice) for one head, in float32, with its own register-blocked kernels.
- *
- * Many small products (64 x 64 x 80 per window and head) run at once on the caller's
- * threads: through BLAS they would each pay its threading and packing overhead, and BLAS
- * called from several threads at once contends for its own worker threads. */
+ * slice) for one head, in float32: single-threaded sgemm for the products, so that many
+ * groups and heads run at once on the pool's threads. */
 #ifndef QVL_VIT_ATTN_H
 #define QVL_VIT_ATTN_H
 
@@ -15,8 +12,7 @@ size_t qvl_vit_attn_scratch_floats(int64_t maxlen, int head_dim);
 
 /* For head `head` of the rotated qkv rows [n, 3 * d] (q | k | v, each heads x head_dim),
  * out[rows[i], head] = softmax(q_i · Kᵀ / sqrt(head_dim)) · V over the rows of the group.
- * scratch: 64-byte aligned, qvl_vit_attn_scratch_floats(maxlen) floats, zeroed once before
- * first use (padding must stay finite). */
+ * scratch: qvl_vit_attn_scratch_floats(maxlen, head_dim) floats of the calling thread. */
 void qvl_vit_attn_group(const float *qkv, int64_t d, int head, int head_dim,
     const int64_t *rows, int64_t len, int64_t maxlen, float *scratch, float *out);
 

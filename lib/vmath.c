@@ -36,8 +36,8 @@ qvl_silu_mul(float *gate, const float *up, int64_t n)
 	}
 }
 
-void
-qvl_softmax(float *x, int64_t n, int64_t total)
+float
+qvl_exp_shifted(float *x, int64_t n)
 {
 	int64_t whole = n / QVL_VL * QVL_VL;
 	qvl_vf vmax = qvl_splat(x[0]), acc = qvl_splat(0.0f);
@@ -59,7 +59,7 @@ qvl_softmax(float *x, int64_t n, int64_t total)
 		acc += e;
 	}
 	if (whole < n) {
-		/* padded with the maximum's own -inf: e^-inf = 0 adds nothing */
+		/* padded with -inf: e^-inf = 0 adds nothing */
 		for (int i = 0; i < QVL_VL; i++)
 			tail[i] = whole + i < n ? x[whole + i] - mx : -INFINITY;
 		qvl_vf e = qvl_vload(tail);
@@ -70,7 +70,14 @@ qvl_softmax(float *x, int64_t n, int64_t total)
 	}
 	for (int i = 0; i < QVL_VL; i++)
 		sum += acc[i];
-	float inv = 1.0f / sum;
+	return sum;
+}
+
+void
+qvl_softmax(float *x, int64_t n, int64_t total)
+{
+	float inv = 1.0f / qvl_exp_shifted(x, n);
+
 	for (int64_t j = 0; j < n; j++)
 		x[j] *= inv;
 	for (int64_t j = n; j < total; j++)

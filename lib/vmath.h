@@ -56,4 +56,9 @@ void qvl_silu_mul(float *gate, const float *up, int64_t n);
 /* In place softmax of x[0..n) (n >= 1), then zeros up to x[total). */
 void qvl_softmax(float *x, int64_t n, int64_t total);
 
+/* Softmax without its division: x[i] = e^(x[i] - max x) over x[0..n) (n >= 1); returns
+ * the sum, for the caller to divide what it computes from x (attention divides its head_dim
+ * outputs instead of the n probabilities). */
+float qvl_exp_shifted(float *x, int64_t n);
+
 #endif
