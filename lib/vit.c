@@ -458,8 +458,6 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	for (int i = 0; i < nthreads; i++)
 		if ((scratch[i] = alloc_floats(per_thread, 1, err)) == NULL)
 			goto out;
-		else
-			memset(scratch[i], 0, (size_t)per_thread * sizeof(float));
 	rope_tables(vit, g, cos_t, sin_t);
 
 	qvl_matmul(pool, &vit->patch, NULL, pixels, n, x);
