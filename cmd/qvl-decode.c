@@ -35,7 +35,8 @@ usage(FILE *f, int status)
 	    "                  [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]\n"
 	    "                  [--repetition-penalty R] [--seed N] [--stop STRING]...\n"
 	    "                  [--max-repeat N] [--ignore-eos] [--logits FILE] [--text-only]\n"
-	    "                  [--prompt-ids] [--threads N] [--precision f32|bf16] [-v] [FILE]\n"
+	    "                  [--prompt-ids] [--threads N] [--precision f32|bf16]\n"
+	    "                  [--prefill-rows N] [-v] [FILE]\n"
 	    "Reads image_embeds records (stdin or FILE), builds the chat prompt with them and\n"
 	    "streams the model's answer to stdout.  `<image>` in the prompt places the next\n"
 	    "image or video; without markers they go before the text.  See qvl-decode(1).\n");
@@ -46,7 +47,7 @@ struct opts {
 	const char *model, *prompt, *prompt_file, *system, *logits_path;
 	const char *stops[MAX_STOPS];
 	int nstops;
-	long max_tokens, max_repeat;
+	long max_tokens, max_repeat, prefill_rows;
 	int json, each, text_only, ignore_eos, prompt_ids, verbose, threads;
 	qvl_precision precision;
 	qvl_sample_params sp;
@@ -586,7 +587,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_SYSTEM = 256, O_JSON, O_EACH, O_MAXTOK, O_TEMP, O_TOPP, O_TOPK, O_REP, O_SEED,
-	    O_STOP, O_MAXREP, O_IGNEOS, O_LOGITS, O_TEXTONLY, O_IDS };
+	    O_STOP, O_MAXREP, O_IGNEOS, O_LOGITS, O_TEXTONLY, O_IDS, O_PREFILL };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "model", required_argument, NULL, 'm' },
@@ -610,6 +611,7 @@ main(int argc, char **argv)
 		{ "logits", required_argument, NULL, O_LOGITS },
 		{ "text-only", no_argument, NULL, O_TEXTONLY },
 		{ "prompt-ids", no_argument, NULL, O_IDS },
+		{ "prefill-rows", required_argument, NULL, O_PREFILL },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o;
@@ -697,6 +699,9 @@ main(int argc, char **argv)
 		case O_IDS:
 			o.prompt_ids = 1;
 			break;
+		case O_PREFILL:
+			o.prefill_rows = cmd_parse_long("--prefill-rows", optarg, 1, 1L << 20);
+			break;
 		default:
 			usage(stderr, EXIT_USAGE);
 		}
@@ -749,6 +754,7 @@ main(int argc, char **argv)
 		if ((md.pool = qvl_pool_new(o.threads, &err)) == NULL)
 			die_err(EXIT_BADINPUT, &err);
 		qvl_pool_set_precision(md.pool, o.precision);
+		qvl_llm_set_prefill_rows(md.llm, o.prefill_rows);
 	}
 	FILE *logits_f = o.logits_path && !o.prompt_ids ? out_open(o.logits_path) : NULL;
 

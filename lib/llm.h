@@ -37,6 +37,10 @@ int qvl_llm_reserve(qvl_llm *m, int64_t ctx, qvl_err *err);
 /* Forgets the cached tokens (a new conversation). */
 void qvl_llm_reset(qvl_llm *m);
 int64_t qvl_llm_cached(const qvl_llm *m);
+/* Prompt rows qvl_llm_forward takes through the layers at a time (default 512; rows <= 0
+ * restores it): more rows amortize widening the weights for sgemm, fewer keep the scratch
+ * small.  The results do not depend on it beyond float32 rounding. */
+void qvl_llm_set_prefill_rows(qvl_llm *m, int64_t rows);
 
 /* x[n, hidden] = the embedding rows of ids; error for an id outside the vocabulary. */
 int qvl_llm_embed(const qvl_llm *m, const int32_t *ids, int64_t n, float *x, qvl_err *err);

@@ -11,15 +11,18 @@ REF=tests/ref
 G=$DATA/golden/tiny
 
 # od_case MODEL TAG PROMPT PIXELS: the pipeline on one stream of pixel_values, then the check.
-od_case() {
+od_case() { # model tag prompt pixels [qvl-decode options...]
 	local m=$1 tag=$2 prompt=$3 px=$4 o=$TMP/$2
+	shift 4
+	local extra="$*"
 	check "$tag: qvl-vit" sh -c "'$BIN/qvl-vit' -m '$m' --threads ${OD_THREADS:-2} --tap patch_embed --tap block.0 \
 	    --tap block.1 --tap block.2 '$px' > '$o.vit'"
 	check "$tag: qvl-merge" sh -c "'$BIN/qvl-merge' -m '$m' --threads ${OD_THREADS:-2} '$o.vit' > '$o.emb'"
 	check "$tag: prompt ids" sh -c "'$BIN/qvl-decode' -m '$m' -p '$prompt' --prompt-ids \
 	    '$o.emb' > '$o.ids'"
 	check "$tag: qvl-decode" sh -c "'$BIN/qvl-decode' -m '$m' -p '$prompt' --json --max-tokens 8 \
-	    --ignore-eos --max-repeat 0 --threads ${OD_THREADS:-2} --logits '$o.logits' '$o.emb' > '$o.json'"
+	    --ignore-eos --max-repeat 0 --threads ${OD_THREADS:-2} $extra --logits '$o.logits' \
+	    '$o.emb' > '$o.json'"
 	check "$tag: same as the reference" $PY $REF/qwen25vl_ref.py check "$m" --pixels "$px" \
 	    --vit "$o.vit" --emb "$o.emb" --ids "$o.ids" --decode "$o.json" --logits "$o.logits"
 }
@@ -44,8 +47,8 @@ other_dims() {
 	od_case "$m" "$name.two" "Compare two images." "$TMP/$name.two.px"
 	od_case "$m" "$name.vid2" "What is in the video?" "$TMP/$name.vid2.px"
 	od_case "$m" "$name.mix3" "<image> and then <video> What changed?" "$TMP/$name.mix3.px"
-	# 117 + 40 + 16 + 96 vision tokens: the prompt spans two of qvl-decode's 256-row prefill chunks
-	od_case "$m" "$name.long" "Describe these." "$TMP/$name.long.px"
+	# 117 + 40 + 16 + 96 vision tokens: in passes of 128 rows the prompt spans three
+	od_case "$m" "$name.long" "Describe these." "$TMP/$name.long.px" --prefill-rows 128
 	[[ ${OD_KEEP:-0} = 1 ]] || rm -rf "$m"
 }
 
