@@ -188,10 +188,11 @@ qvl_matmul_kern(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const
 				y[i * w->rows + r] = bias ? bias[r] : 0;
 		return;
 	}
-	job.tile_rows = gemm_tile_rows(w, n, threads);
-	if (n > k->rows_max_n(w))
+	if (n > k->rows_max_n(w)) {
+		job.tile_rows = gemm_tile_rows(w, n, threads);
 		job.tiles = qvl_alloc((size_t)threads * (size_t)job.tile_rows * (size_t)w->cols *
 		    sizeof *job.tiles);
+	}
 	if (job.tiles == NULL) {
 		/* A short batch, or no memory for tiles: the rows kernels need none. */
 		for (int64_t i = 0; i < n; i += QVL_KERN_MAXN)
