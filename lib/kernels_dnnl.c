@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "cpu.h"
+#include "kernels.h"
 #include "tensor.h"
 
 #ifdef QVL_HAVE_DNNL
@@ -23,7 +24,6 @@ struct round_job {
 	const float *x;
 	uint16_t *xb;
 	int64_t count, per;
-	int vector;
 };
 
 __attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl"))) static void
@@ -48,12 +48,7 @@ round_task(void *ctx, long task, int thread)
 	(void)thread;
 	if (count > job->per)
 		count = job->per;
-	if (job->vector) {
-		round_bf16_avx512(job->x + begin, job->xb + begin, count);
-		return;
-	}
-	for (int64_t i = begin; i < begin + count; i++)
-		job->xb[i] = qvl_f32_to_bf16(job->x[i]);
+	round_bf16_avx512(job->x + begin, job->xb + begin, count);
 }
 
 /* oneDNN's OpenMP workers spin for milliseconds after a product (libgomp's default wait
@@ -83,11 +78,11 @@ omp_release(void)
 		omp_pause_all(1); /* omp_pause_soft */
 }
 
-int
-qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
-    int64_t n, float *y)
+/* y[n, nr] (row stride ldy) = xb[n, cols] · wb[nr, cols]ᵀ + bias, all on oneDNN's threads. */
+static int
+dnnl_product(const uint16_t *xb, int64_t n, int64_t cols, const uint16_t *wb, int64_t nr,
+    const float *bias, float *y, int64_t ldy)
 {
-	const qvl_cpu *cpu = qvl_cpu_get();
 	dnnl_engine_t engine = NULL;
 	dnnl_stream_t stream = NULL;
 	dnnl_primitive_desc_t pd = NULL;
@@ -95,31 +90,17 @@ qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, con
 	dnnl_memory_t msrc = NULL, mwei = NULL, mbias = NULL, mdst = NULL;
 	dnnl_memory_desc_t src_md, wei_md, bias_md, dst_md;
 	dnnl_matmul_desc_t desc;
-	dnnl_dims_t src_dims = {n, w->cols}, wei_dims = {w->cols, w->rows},
-	    dst_dims = {n, w->rows}, bias_dims = {1, w->rows};
-	uint16_t *xb = NULL;
+	dnnl_dims_t src_dims = {n, cols}, wei_dims = {cols, nr}, dst_dims = {n, nr},
+	    dst_strides = {ldy, 1}, bias_dims = {1, nr};
 	int rc = -1;
 
-	/* Without native BF16 oneDNN emulates it slowly: float32 sgemm is faster and exact. */
-	if (w->dtype != QVL_BF16 || !(cpu->avx512bf16 || cpu->amx) ||
-	    cpu->level < QVL_CPU_AVX512BF16 || n <= 0 || w->rows <= 0 || w->cols <= 0)
-		return -1;
-	if ((xb = qvl_alloc((size_t)(n * w->cols) * sizeof *xb)) == NULL)
-		return -1;
-	{
-		int threads = qvl_pool_threads(pool);
-		struct round_job job = {x, xb, n * w->cols, 0, 1};
-		job.per = (job.count + threads - 1) / threads;
-		job.per = (job.per + 15) / 16 * 16;
-		qvl_pool_run(pool, (long)((job.count + job.per - 1) / job.per), round_task, &job);
-	}
 	if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success ||
 	    dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success ||
 	    dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_bf16, dnnl_ab) !=
 	    dnnl_success ||
 	    dnnl_memory_desc_init_by_tag(&wei_md, 2, wei_dims, dnnl_bf16, dnnl_ba) !=
 	    dnnl_success ||
-	    dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab) !=
+	    dnnl_memory_desc_init_by_strides(&dst_md, 2, dst_dims, dnnl_f32, dst_strides) !=
 	    dnnl_success ||
 	    dnnl_memory_desc_init_by_tag(&bias_md, 2, bias_dims, dnnl_f32, dnnl_ab) !=
 	    dnnl_success ||
@@ -127,8 +108,8 @@ qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, con
 	    dnnl_success ||
 	    dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) != dnnl_success ||
 	    dnnl_primitive_create(&prim, pd) != dnnl_success ||
-	    dnnl_memory_create(&msrc, &src_md, engine, xb) != dnnl_success ||
-	    dnnl_memory_create(&mwei, &wei_md, engine, (void *)w->data) != dnnl_success ||
+	    dnnl_memory_create(&msrc, &src_md, engine, (void *)xb) != dnnl_success ||
+	    dnnl_memory_create(&mwei, &wei_md, engine, (void *)wb) != dnnl_success ||
 	    dnnl_memory_create(&mdst, &dst_md, engine, y) != dnnl_success ||
 	    (bias && dnnl_memory_create(&mbias, &bias_md, engine, (void *)bias) != dnnl_success))
 		goto out;
@@ -160,6 +141,93 @@ out:
 		dnnl_stream_destroy(stream);
 	if (engine)
 		dnnl_engine_destroy(engine);
+	return rc;
+}
+
+/* Matrices stored in other kinds than BF16 (q8, q4, F16, F32) go to oneDNN in tiles of
+ * rows rounded to BF16: widened a few rows at a time to float32 by the pool's threads (in
+ * the L2 cache), rounded into the tile, then multiplied by all n inputs.  A tile's BF16
+ * values are what the same weights would be in a BF16 checkpoint. */
+#define TILE_VALUES (8 << 20) /* 16 MB of BF16 */
+#define WIDEN_ROWS 16
+
+struct widen_job {
+	const qvl_kernels *k;
+	const qvl_matrix *w;
+	int64_t r0, nr;
+	float *scratch; /* [threads][WIDEN_ROWS * cols] */
+	uint16_t *tile; /* [nr, cols] */
+};
+
+static void
+widen_task(void *ctx, long task, int thread)
+{
+	struct widen_job *job = ctx;
+	int64_t cols = job->w->cols, a = (int64_t)task * WIDEN_ROWS, count = job->nr - a;
+	float *f = job->scratch + (size_t)thread * (size_t)(WIDEN_ROWS * cols);
+
+	if (count > WIDEN_ROWS)
+		count = WIDEN_ROWS;
+	job->k->widen(job->w, job->r0 + a, count, f);
+	round_bf16_avx512(f, job->tile + a * cols, count * cols);
+}
+
+static int
+matmul_tiles(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint16_t *xb,
+    int64_t n, float *y)
+{
+	int threads = qvl_pool_threads(pool);
+	int64_t ntiles = (w->rows * w->cols + TILE_VALUES - 1) / TILE_VALUES;
+	int64_t tile_rows = ((w->rows + ntiles - 1) / ntiles + WIDEN_ROWS - 1) / WIDEN_ROWS *
+	    WIDEN_ROWS;
+	struct widen_job job = {qvl_kernels_for(qvl_cpu_get()->level), w, 0, 0, NULL, NULL};
+	int rc = -1;
+
+	job.scratch = qvl_alloc((size_t)threads * WIDEN_ROWS * (size_t)w->cols *
+	    sizeof *job.scratch);
+	job.tile = qvl_alloc((size_t)(tile_rows * w->cols) * sizeof *job.tile);
+	if (job.scratch == NULL || job.tile == NULL)
+		goto out;
+	for (job.r0 = 0; job.r0 < w->rows; job.r0 += job.nr) {
+		job.nr = w->rows - job.r0 < tile_rows ? w->rows - job.r0 : tile_rows;
+		qvl_pool_run(pool, (long)((job.nr + WIDEN_ROWS - 1) / WIDEN_ROWS), widen_task,
+		    &job);
+		if (dnnl_product(xb, n, w->cols, job.tile, job.nr, bias ? bias + job.r0 : NULL,
+		    y + job.r0, w->rows) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(job.scratch);
+	free(job.tile);
+	return rc;
+}
+
+int
+qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
+    int64_t n, float *y)
+{
+	const qvl_cpu *cpu = qvl_cpu_get();
+	uint16_t *xb = NULL;
+	int rc;
+
+	/* Without native BF16 oneDNN emulates it slowly: float32 sgemm is faster and exact. */
+	if (!(cpu->avx512bf16 || cpu->amx) || cpu->level < QVL_CPU_AVX512BF16 || n <= 0 ||
+	    w->rows <= 0 || w->cols <= 0)
+		return -1;
+	if ((xb = qvl_alloc((size_t)(n * w->cols) * sizeof *xb)) == NULL)
+		return -1;
+	{
+		int threads = qvl_pool_threads(pool);
+		struct round_job job = {x, xb, n * w->cols, 0};
+		job.per = (job.count + threads - 1) / threads;
+		job.per = (job.per + 15) / 16 * 16;
+		qvl_pool_run(pool, (long)((job.count + job.per - 1) / job.per), round_task, &job);
+	}
+	if (w->dtype == QVL_BF16)
+		rc = dnnl_product(xb, n, w->cols, w->data, w->rows, bias, y, w->rows);
+	else
+		rc = matmul_tiles(pool, w, bias, xb, n, y);
 	free(xb);
 	return rc;
 }

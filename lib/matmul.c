@@ -4,7 +4,8 @@
  * in its own format through the `rows` kernels, once per QVL_KERN_MAXN rows, threads
  * splitting W by row blocks.  Longer batches widen tiles of W to float32 (threads splitting
  * the tile) and hand them to sgemm, each tile serving all n rows; in bf16 precision, with
- * oneDNN, BF16 weights go to its bf16 matmul instead (kernels_dnnl.c). */
+ * oneDNN, they go to its bf16 matmul instead (kernels_dnnl.c): BF16 weights as they are,
+ * other kinds in tiles widened to BF16. */
 #include "matmul.h"
 
 #include <math.h>
@@ -17,9 +18,16 @@
 #include "kernels.h"
 #include "kernels_dnnl.h"
 
-/* Batches up to this many rows never go to oneDNN: the rows kernels read W once and the
- * work is at most a few times that read (measured in bench/matmul.c). */
+/* Batches up to this many rows of BF16 weights never go to oneDNN: the rows kernels read
+ * W once and the work is at most a few times that read (measured in bench/matmul.c). */
 #define SMALL_N 8
+/* Other kinds go to oneDNN in BF16 tiles widened for each product, which pays only for
+ * longer batches: on the 3B decoder layer's shapes (2 Zen 4 cores, VNNI rows kernels
+ * against tiles) from about 28 rows for q8 (24: 33 against 38 ms a layer, 32: 45 against
+ * 41) and 80 for q4 (64: 53 against 58, 96: 66 against 61); 512 rows take 2.1 (q8) and
+ * 1.4 (q4) times less time than the rows kernels or sgemm. */
+#define TILES_MIN_N_Q8 28
+#define TILES_MIN_N_Q4 80
 /* Rows of W per task of the rows kernels: a multiple of the kernels' row group. */
 #define TASK_ROWS 16
 /* float32 bytes of a tile of W for sgemm, at most: sgemm packs all of x again for every
@@ -209,15 +217,28 @@ qvl_matmul_kern(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const
 	free(job.tiles);
 }
 
+/* The longest batch the bf16 precision leaves to the kernels of k. */
+static int64_t
+bf16_max_kern_n(const qvl_kernels *k, const qvl_matrix *w)
+{
+	int64_t n = w->dtype == QVL_BF16 ? SMALL_N :
+	    w->dtype == QVL_U8 ? TILES_MIN_N_Q4 : TILES_MIN_N_Q8;
+	int64_t rows_n = k->rows_max_n(w);
+
+	/* Beyond rows_n the kernels would widen float32 tiles for sgemm: BF16 ones are faster. */
+	return n < rows_n ? n : rows_n;
+}
+
 void
 qvl_matmul(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x, int64_t n,
     float *y)
 {
-	if (n > SMALL_N && w->dtype == QVL_BF16 &&
-	    qvl_pool_precision(pool) == QVL_PRECISION_BF16 &&
+	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
+
+	if (qvl_pool_precision(pool) == QVL_PRECISION_BF16 && n > bf16_max_kern_n(k, w) &&
 	    qvl_dnnl_matmul_bf16(pool, w, bias, x, n, y) == 0)
 		return;
-	qvl_matmul_kern(pool, qvl_kernels_for(qvl_cpu_get()->level), w, bias, x, n, y);
+	qvl_matmul_kern(pool, k, w, bias, x, n, y);
 }
 
 void

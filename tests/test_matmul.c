@@ -128,10 +128,20 @@ kind_name(qvl_dtype d)
 	return d == QVL_I8 ? "q8" : d == QVL_U8 ? "q4" : qvl_dtype_name(d);
 }
 
-/* Largest error relative to sum |w x| (+ |bias|) over all outputs. */
+/* Largest error relative to sum |w x| (+ |bias|) over all outputs, against the product
+ * of x (or x rounded to BF16: ROUND_X) and the matrix (or its values rounded to BF16:
+ * ROUND_W). */
+enum { ROUND_X = 1, ROUND_W = 2 };
+
+static double
+bf16_round(double v)
+{
+	return qvl_bf16_to_f32(qvl_f32_to_bf16((float)v));
+}
+
 static double
 rel_error(const struct mat *t, const float *bias, const float *x, int64_t n, const float *y,
-    int bf16_x)
+    int round)
 {
 	double worst = 0;
 
@@ -140,9 +150,12 @@ rel_error(const struct mat *t, const float *bias, const float *x, int64_t n, con
 			double s = bias ? bias[r] : 0, mag = bias ? fabs(bias[r]) : 0;
 			for (int64_t c = 0; c < t->m.cols; c++) {
 				float xv = x[i * t->m.cols + c];
-				double xd = bf16_x ? qvl_bf16_to_f32(qvl_f32_to_bf16(xv)) : xv;
-				s += t->ref[r * t->m.cols + c] * xd;
-				mag += fabs(t->ref[r * t->m.cols + c] * xd);
+				double xd = round & ROUND_X ? bf16_round(xv) : xv;
+				double wd = t->ref[r * t->m.cols + c];
+				if (round & ROUND_W)
+					wd = bf16_round(wd);
+				s += wd * xd;
+				mag += fabs(wd * xd);
 			}
 			double e = fabs(y[i * t->m.rows + r] - s) / (mag + 1e-30);
 			if (e > worst || y[i * t->m.rows + r] != y[i * t->m.rows + r])
@@ -219,15 +232,32 @@ test_case(qvl_pool *pool2, qvl_dtype dtype, int64_t rows, int64_t cols, int64_t 
 	qvl_matmul(pool2, &t.m, bias, x, n, y1);
 	qvl_pool_set_precision(pool2, QVL_PRECISION_F32);
 	{
-		/* x rounded to BF16 (each term off by at most 2^-9) or, where the CPU has no
-		 * BF16 products, float32 throughout. */
+		/* x rounded to BF16 (each term off by at most 2^-9), the weights too where
+		 * they are not BF16 already (then each term off by up to 2^-8), or, where
+		 * the CPU has no BF16 products, float32 throughout. */
 		double e = rel_error(&t, bias, x, n, y1, 0);
-		double eb = rel_error(&t, bias, x, n, y1, 1);
-		CHECK(e < 4e-3 + x8tol && (eb < 1e-5 * sqrt((double)cols + 1) + 1e-5 ||
+		double eb = rel_error(&t, bias, x, n, y1,
+		    dtype == QVL_BF16 ? ROUND_X : ROUND_X | ROUND_W);
+		CHECK(e < 8e-3 + x8tol && (eb < 1e-5 * sqrt((double)cols + 1) + 1e-5 ||
 		    e < 2e-6 * sqrt((double)cols + 1) + 1e-6 + xtol + x8tol),
 		    "qvl_matmul bf16 precision %s [%lld, %lld] n=%lld: error %.3g, %.3g vs bf16(x)",
 		    kind_name(dtype), (long long)rows, (long long)cols, (long long)n, e, eb);
 	}
+	/* With x = 0 each output is its row's bias, exactly, in both precisions. */
+	memset(x, 0, (size_t)(n * cols) * sizeof *x);
+	for (int p = 0; p < 2; p++) {
+		int exact = 1;
+		qvl_pool_set_precision(pool2, p ? QVL_PRECISION_BF16 : QVL_PRECISION_F32);
+		qvl_matmul(pool2, &t.m, bias, x, n, y2);
+		for (int64_t i = 0; i < n * rows; i++)
+			exact &= y2[i] == bias[i % rows];
+		CHECK(exact, "qvl_matmul %s %s [%lld, %lld] n=%lld: x = 0 gives the bias",
+		    p ? "bf16" : "f32", kind_name(dtype), (long long)rows, (long long)cols,
+		    (long long)n);
+	}
+	qvl_pool_set_precision(pool2, QVL_PRECISION_F32);
+	for (int64_t i = 0; i < n * cols; i++)
+		x[i] = rnd_float();
 	qvl_matmul(pool2, &t.m, bias, x, n, y2);
 	CHECK(rel_error(&t, bias, x, n, y2, 0) < 2e-6 * sqrt((double)cols + 1) + 1e-6 + xtol + x8tol,
 	    "qvl_matmul f32 %s [%lld, %lld] n=%lld", kind_name(dtype), (long long)rows,
@@ -271,7 +301,10 @@ main(int argc, char **argv)
 		test_case(pool2, kinds[k], 67, 257, 300);
 		test_case(pool2, kinds[k], 4099, 300, 20);
 		test_case(pool2, kinds[k], 600, 1280, 40);
+		test_case(pool2, kinds[k], 130, 65, 90);
 	}
+	/* bf16 precision on a q8 matrix of 8.6 M values: two BF16 tiles, the last short. */
+	test_case(pool2, QVL_I8, 4200, 2048, 30);
 	qvl_pool_free(pool2);
 	qvl_pool_free(pool3);
 	return TEST_DONE();
