@@ -7,8 +7,9 @@
 #     with qvl-quantize -m MODEL --type q8 -o MODEL-q8; Q8=DIR / Q4=DIR to name others),
 #     against the memory-bandwidth bound of the same run: weight bytes one token reads /
 #     streaming-read GB/s (bench/membw, 2 threads);
-#   prefill tokens/s of a 512-token text prompt in --precision f32 and bf16, against the
-#     rate the sgemm peak of the same run gives (2 FLOPs per weight per token);
+#   prefill tokens/s of a 512-token text prompt in --precision f32 and bf16 (and bf16 with
+#     the q8 and q4 models), against the rate the sgemm peak of the same run gives (2 FLOPs
+#     per weight per token);
 #   peak RSS of each decode run; each decode runs REPS (2) times and the faster counts,
 #   against the fastest streaming read measured before, between and after them (this
 #   machine's read rate moves by up to 1.6x with where the host runs its two cores: the
@@ -79,9 +80,13 @@ print('| decode %s, %d tokens, RSS %.2f GB | %.2f tok/s | %.2f tok/s = %.1f GB/s
 PY
 done
 
-for p in f32 bf16; do
-	run "$M" "$TMP/p$p.json" -p "$prompt512" --max-tokens 1 --precision "$p" || continue
-	/usr/bin/python3 - "$TMP/p$p.json" "$peak" "$params" "$p" <<'PY'
+# The q8 and q4 models' prompts in bf16 precision: tiles of their matrices widened to BF16.
+for mp in "$M":f32 "$M":bf16 "${Q8:-$M-q8}":bf16:q8 "${Q4:-$M-q4}":bf16:q4; do
+	IFS=: read -r dir p kind <<<"$mp"
+	[[ -f $dir/config.json ]] || continue
+	run "$dir" "$TMP/p$p$kind.json" -p "$prompt512" --max-tokens 1 --precision "$p" ||
+	    continue
+	/usr/bin/python3 - "$TMP/p$p$kind.json" "$peak" "$params" "$p${kind:+ ($kind weights)}" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 peak, params, p = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
