@@ -51,32 +51,61 @@ f16_at_least(float s)
 	return h;
 }
 
-/* Squared error of a block coded with step d (q8: codes -127..127, symmetric). */
-static double
-q8_sse(const float *w, int64_t len, float d)
-{
-	double e = 0;
+/* A block's candidate codings are scored side by side: lane k of the arrays below is one
+ * candidate (step d[k], min m[k]), and each lane sums its own errors in element order, so
+ * every score is exactly what one candidate at a time would give, while the compiler
+ * runs the lanes in vector registers (a 3B model at q4 took 3 minutes scoring one
+ * candidate at a time, each element waiting on a division and the previous sum).  Spare
+ * lanes have d = 0 and are ignored. */
+#define Q8_LANES 16 /* 1 + SHRINK_STEPS candidates */
+#define Q4_LANES 64 /* 1 + 2 * 25 candidates */
 
+/* Squared errors of a block coded with steps d[k] (q8: codes -127..127, symmetric). */
+static void
+q8_sse_lanes(const float *w, int64_t len, const float *restrict d, double *restrict e)
+{
+	for (int k = 0; k < Q8_LANES; k++)
+		e[k] = 0;
 	for (int64_t c = 0; c < len; c++) {
-		float v = d > 0 ? nearbyintf(w[c] / d) : 0;
-		v = v > 127 ? 127 : v < -127 ? -127 : v;
-		e += (double)(w[c] - d * v) * (w[c] - d * v);
+		float x = w[c];
+		for (int k = 0; k < Q8_LANES; k++) {
+			float v = nearbyintf(x / d[k]);
+			v = v > 127 ? 127 : v < -127 ? -127 : v;
+			v = d[k] > 0 ? v : 0;
+			float r = x - d[k] * v;
+			e[k] += (double)r * r;
+		}
 	}
-	return e;
 }
 
-/* Squared error of a block coded as d * q + m, q in 0..15. */
-static double
-q4_sse(const float *w, int64_t len, float d, float m)
+/* The code of x for step d and min m: nearest, clamped to 0..15 (0 when d is 0). */
+static inline float
+q4_code(float x, float d, float m)
 {
-	double e = 0;
+	float v = nearbyintf((x - m) / d);
 
-	for (int64_t c = 0; c < len; c++) {
-		float v = d > 0 ? nearbyintf((w[c] - m) / d) : 0;
-		v = v > 15 ? 15 : v < 0 ? 0 : v;
-		e += (double)(w[c] - (d * v + m)) * (w[c] - (d * v + m));
+	v = v > 15 ? 15 : v < 0 ? 0 : v;
+	return d > 0 ? v : 0;
+}
+
+/* Squared errors of a block coded as d[k] * q + m[k], q in 0..15. */
+static void
+q4_sse_lanes(const float *w, int64_t len, const float *restrict d, const float *restrict m,
+    double *restrict e)
+{
+	/* 16 lanes at a time, whose sums stay in registers over the block. */
+	for (int k0 = 0; k0 < Q4_LANES; k0 += 16) {
+		double acc[16] = {0};
+		for (int64_t c = 0; c < len; c++) {
+			float x = w[c];
+			for (int k = 0; k < 16; k++) {
+				float dk = d[k0 + k], mk = m[k0 + k];
+				float r = x - (dk * q4_code(x, dk, mk) + mk);
+				acc[k] += (double)r * r;
+			}
+		}
+		memcpy(e + k0, acc, sizeof acc);
 	}
-	return e;
 }
 
 /* Candidate steps shrink the range by up to SHRINK_STEPS * SHRINK of itself: clipping the
@@ -91,21 +120,23 @@ qvl_quant_q8_row(const float *w, int64_t cols, int8_t *q, uint16_t *scales)
 {
 	for (int64_t c0 = 0, b = 0; c0 < cols; c0 += QVL_QBLOCK, b++) {
 		int64_t len = cols - c0 < QVL_QBLOCK ? cols - c0 : QVL_QBLOCK;
-		float amax = 0, d;
-		double best;
+		uint16_t h[Q8_LANES] = {0};
+		float amax = 0, d, dk[Q8_LANES] = {0};
+		double e[Q8_LANES];
 		for (int64_t c = 0; c < len; c++)
 			if (fabsf(w[c0 + c]) > amax)
 				amax = fabsf(w[c0 + c]);
-		scales[b] = f16_at_least(amax / 127.0f);
-		best = q8_sse(w + c0, len, qvl_f16_to_f32(scales[b]));
-		for (int k = 1; k <= SHRINK_STEPS && best > 0; k++) {
-			uint16_t h = qvl_f32_to_f16(amax * (1 - k * SHRINK) / 127.0f);
-			double e = q8_sse(w + c0, len, qvl_f16_to_f32(h));
-			if (e < best) {
-				best = e;
-				scales[b] = h;
-			}
-		}
+		/* The largest value's step, then narrower ones; the first least error wins. */
+		h[0] = f16_at_least(amax / 127.0f);
+		for (int k = 1; k <= SHRINK_STEPS; k++)
+			h[k] = qvl_f32_to_f16(amax * (1 - k * SHRINK) / 127.0f);
+		for (int k = 0; k <= SHRINK_STEPS; k++)
+			dk[k] = qvl_f16_to_f32(h[k]);
+		q8_sse_lanes(w + c0, len, dk, e);
+		scales[b] = h[0];
+		for (int k = 1, best = 0; k <= SHRINK_STEPS; k++)
+			if (e[k] < e[best])
+				scales[b] = h[best = k];
 		d = qvl_f16_to_f32(scales[b]);
 		for (int64_t c = 0; c < len; c++) {
 			float v = d > 0 ? nearbyintf(w[c0 + c] / d) : 0;
@@ -114,75 +145,91 @@ qvl_quant_q8_row(const float *w, int64_t cols, int8_t *q, uint16_t *scales)
 	}
 }
 
-/* The least-squares d and m for the codes that (d0, m0) give a block, rounded to float16;
- * returns 0 when they do not exist (all codes equal). */
-static int
-q4_refit(const float *w, int64_t len, float d0, float m0, uint16_t *hd, uint16_t *hm)
+/* The least-squares steps and mins for the codes that (d0[k], m0[k]) give a block, rounded
+ * to float16, into hd[k], hm[k]; ok[k] is 0 where they do not exist (all codes equal). */
+static void
+q4_refit_lanes(const float *w, int64_t len, const float *restrict d0,
+    const float *restrict m0, uint16_t *hd, uint16_t *hm, int *ok)
 {
-	double sq = 0, sqq = 0, sw = 0, swq = 0, det;
+	double sq[Q4_LANES] = {0}, sqq[Q4_LANES] = {0}, swq[Q4_LANES] = {0}, sw = 0;
+	float v[Q4_LANES / 2];
 
 	for (int64_t c = 0; c < len; c++) {
-		float v = d0 > 0 ? nearbyintf((w[c] - m0) / d0) : 0;
-		v = v > 15 ? 15 : v < 0 ? 0 : v;
-		sq += v;
-		sqq += (double)v * v;
-		sw += w[c];
-		swq += (double)w[c] * v;
+		float x = w[c];
+		sw += x;
+		/* Two loops: each one vectorizes, the two as one did not (gcc 12). */
+		for (int k = 0; k < Q4_LANES / 2; k++)
+			v[k] = q4_code(x, d0[k], m0[k]);
+		for (int k = 0; k < Q4_LANES / 2; k++) {
+			sq[k] += v[k];
+			sqq[k] += (double)v[k] * v[k];
+			swq[k] += (double)x * v[k];
+		}
 	}
-	det = (double)len * sqq - sq * sq;
-	if (det <= 0)
-		return 0;
-	double d = ((double)len * swq - sq * sw) / det, m = (sw - d * sq) / (double)len;
-	if (!(d > 0))
-		return 0;
-	*hd = qvl_f32_to_f16((float)d);
-	*hm = qvl_f32_to_f16((float)m);
-	return 1;
+	for (int k = 0; k < Q4_LANES / 2; k++) {
+		double det = (double)len * sqq[k] - sq[k] * sq[k];
+		double d = det > 0 ? ((double)len * swq[k] - sq[k] * sw) / det : 0;
+		double m = (sw - d * sq[k]) / (double)len;
+		ok[k] = det > 0 && d > 0;
+		hd[k] = ok[k] ? qvl_f32_to_f16((float)d) : 0;
+		hm[k] = ok[k] ? qvl_f32_to_f16((float)m) : 0;
+	}
 }
 
 void
 qvl_quant_q4_row(const float *w, int64_t cols, uint8_t *q, uint16_t *scales, uint16_t *mins)
 {
+	enum { SIDE = SHRINK_STEPS / 2 + 1, NSHRINK = SIDE * SIDE };
+
 	for (int64_t c0 = 0, b = 0; c0 < cols; c0 += QVL_QBLOCK, b++) {
 		int64_t len = cols - c0 < QVL_QBLOCK ? cols - c0 : QVL_QBLOCK;
 		uint8_t *blk = q + b * (QVL_QBLOCK / 2);
-		float lo = w[c0], hi = w[c0], m, d;
-		double best;
+		uint16_t hd[Q4_LANES] = {0}, hm[Q4_LANES] = {0};
+		float lo = w[c0], hi = w[c0], m, d, dk[Q4_LANES] = {0}, mk[Q4_LANES] = {0};
+		double e[Q4_LANES];
+		int ok[Q4_LANES / 2], best;
 		for (int64_t c = 1; c < len; c++) {
 			lo = w[c0 + c] < lo ? w[c0 + c] : lo;
 			hi = w[c0 + c] > hi ? w[c0 + c] : hi;
 		}
-		mins[b] = qvl_f32_to_f16(lo);
-		m = qvl_f16_to_f32(mins[b]);
-		scales[b] = f16_at_least(hi > m ? (hi - m) / 15.0f : 0);
-		best = q4_sse(w + c0, len, qvl_f16_to_f32(scales[b]), m);
-		/* Shrink either end of the range, then refit d and m to the codes. */
-		for (int i = 0; i <= SHRINK_STEPS / 2 && best > 0; i++)
-			for (int j = 0; j <= SHRINK_STEPS / 2; j++) {
+		/* Lane 0: the block's minimum and range / 15.  Lanes 1 .. NSHRINK: either end
+		 * moved in (i, j steps); lanes 1 + NSHRINK + n: the least-squares refit of
+		 * lane 1 + n's codes.  Tried in that order, the first least error wins. */
+		hm[0] = qvl_f32_to_f16(lo);
+		m = qvl_f16_to_f32(hm[0]);
+		hd[0] = f16_at_least(hi > m ? (hi - m) / 15.0f : 0);
+		for (int i = 0; i < SIDE; i++)
+			for (int j = 0; j < SIDE; j++) {
 				float range = hi - lo, l2 = lo + 2 * i * SHRINK * range;
 				float h2 = hi - 2 * j * SHRINK * range;
-				uint16_t cand[2][2] = {{qvl_f32_to_f16((h2 - l2) / 15.0f),
-				    qvl_f32_to_f16(l2)}, {0, 0}};
-				int ncand = 1;
-				if (q4_refit(w + c0, len, qvl_f16_to_f32(cand[0][0]),
-				    qvl_f16_to_f32(cand[0][1]), &cand[1][0], &cand[1][1]))
-					ncand = 2;
-				for (int k = 0; k < ncand; k++) {
-					double e = q4_sse(w + c0, len, qvl_f16_to_f32(cand[k][0]),
-					    qvl_f16_to_f32(cand[k][1]));
-					if (e < best) {
-						best = e;
-						scales[b] = cand[k][0];
-						mins[b] = cand[k][1];
-					}
-				}
+				hd[1 + i * SIDE + j] = qvl_f32_to_f16((h2 - l2) / 15.0f);
+				hm[1 + i * SIDE + j] = qvl_f32_to_f16(l2);
 			}
+		for (int k = 0; k <= NSHRINK; k++) {
+			dk[k] = qvl_f16_to_f32(hd[k]);
+			mk[k] = qvl_f16_to_f32(hm[k]);
+		}
+		q4_refit_lanes(w + c0, len, dk + 1, mk + 1, hd + 1 + NSHRINK, hm + 1 + NSHRINK,
+		    ok);
+		for (int k = 1 + NSHRINK; k <= 2 * NSHRINK; k++) {
+			dk[k] = qvl_f16_to_f32(hd[k]);
+			mk[k] = qvl_f16_to_f32(hm[k]);
+		}
+		q4_sse_lanes(w + c0, len, dk, mk, e);
+		best = 0;
+		for (int n = 0; n < NSHRINK; n++) {
+			if (e[1 + n] < e[best])
+				best = 1 + n;
+			if (ok[n] && e[1 + NSHRINK + n] < e[best])
+				best = 1 + NSHRINK + n;
+		}
+		scales[b] = hd[best];
+		mins[b] = hm[best];
 		m = qvl_f16_to_f32(mins[b]);
 		d = qvl_f16_to_f32(scales[b]);
 		memset(blk, 0, QVL_QBLOCK / 2);
 		for (int64_t c = 0; c < len; c++) {
-			float v = d > 0 ? nearbyintf((w[c0 + c] - m) / d) : 0;
-			int code = v > 15 ? 15 : v < 0 ? 0 : (int)v;
+			int code = (int)q4_code(w[c0 + c], d, m);
 			if (c < 16)
 				blk[c] |= (uint8_t)code;
 			else
