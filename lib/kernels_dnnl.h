@@ -8,9 +8,10 @@
 #include "matmul.h"
 #include "pool.h"
 
-/* y[n, rows] = bf16(x[n, cols]) · Wᵀ + bias with float32 accumulation and output, for a
- * BF16 matrix.  Returns 0, or -1 (nothing written to y) when oneDNN is not built in, the
- * CPU has no BF16 support or oneDNN fails: then the caller computes in float32. */
+/* y[n, rows] = bf16(x[n, cols]) · bf16(W)ᵀ + bias with float32 accumulation and output:
+ * BF16 matrices as they are, other kinds (q8, q4, F16, F32) in tiles widened to BF16.
+ * Returns 0, or -1 when oneDNN is not built in, the CPU has no BF16 support or oneDNN
+ * fails: then y may hold part of the result and the caller computes it in float32. */
 int qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias,
     const float *x, int64_t n, float *y);
 
