@@ -26,7 +26,7 @@
  * against tiles) from about 28 rows for q8 (24: 33 against 38 ms a layer, 32: 45 against
  * 41) and 80 for q4 (64: 53 against 58, 96: 66 against 61); 512 rows take 2.1 (q8) and
  * 1.4 (q4) times less time than the rows kernels or sgemm.  F16 and F32 matrices (rare in
- * checkpoints) take q8's bound: their tiles cost the same. */
+ * checkpoints) take q8's bound, their tiles being widened the same way. */
 #define TILES_MIN_N_Q8 28
 #define TILES_MIN_N_Q4 80
 /* Rows of W per task of the rows kernels: a multiple of the kernels' row group. */
