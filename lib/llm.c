@@ -419,26 +419,56 @@ struct step_attn {
 	int64_t nkeys;
 };
 
+/* Head h of one token's query q against the nkeys cached keys and values of layer l into
+ * o, with s as its scores. */
+static void
+head_attention(const qvl_llm *m, const struct layer *l, int h, const float *q, int64_t nkeys,
+    float *s, float *o)
+{
+	int hd = m->head_dim, g = h / (m->heads / m->kv_heads);
+
+	for (int64_t t = 0; t < nkeys; t++)
+		s[t] = dot(q, l->kcache + t * m->kv_dim + g * hd, hd) * m->scale;
+	qvl_softmax(s, nkeys, nkeys);
+	memset(o, 0, (size_t)hd * sizeof *o);
+	for (int64_t t = 0; t < nkeys; t++) {
+		const float *vt = l->vcache + t * m->kv_dim + g * hd;
+		float p = s[t];
+		for (int j = 0; j < hd; j++)
+			o[j] += p * vt[j];
+	}
+}
+
 static void
 step_attn_task(void *ctx, long h, int thread)
 {
 	struct step_attn *job = ctx;
 	qvl_llm *m = job->m;
-	int hd = m->head_dim, g = (int)h / (m->heads / m->kv_heads);
-	const float *q = m->q + h * hd;
-	float *s = m->scores + h * job->nkeys, *o = m->o + h * hd;
 
 	(void)thread;
-	for (int64_t t = 0; t < job->nkeys; t++)
-		s[t] = dot(q, job->l->kcache + t * m->kv_dim + g * hd, hd) * m->scale;
-	qvl_softmax(s, job->nkeys, job->nkeys);
-	memset(o, 0, (size_t)hd * sizeof *o);
-	for (int64_t t = 0; t < job->nkeys; t++) {
-		const float *vt = job->l->vcache + t * m->kv_dim + g * hd;
-		float p = s[t];
-		for (int j = 0; j < hd; j++)
-			o[j] += p * vt[j];
-	}
+	head_attention(m, job->l, (int)h, m->q + h * m->head_dim, job->nkeys,
+	    m->scores + h * job->nkeys, m->o + h * m->head_dim);
+}
+
+/* One token of each of several conversations (qvl_llm_step_many): row i's heads against
+ * seqs[i]'s cache of layer li. */
+struct many_attn {
+	qvl_llm *m, **seqs;
+	int li;
+	int64_t stride; /* scores per (row, head) */
+};
+
+static void
+many_attn_task(void *ctx, long task, int thread)
+{
+	struct many_attn *job = ctx;
+	qvl_llm *m = job->m, *seq = job->seqs[task / m->heads];
+	int64_t i = task / m->heads, h = task % m->heads;
+
+	(void)thread;
+	head_attention(m, &seq->layers[job->li], (int)h, m->q + i * m->q_dim + h * m->head_dim,
+	    seq->cached + 1, m->scores + task * job->stride,
+	    m->o + i * m->q_dim + h * m->head_dim);
 }
 
 /* One head of a prompt chunk: scores against every cached key of its kv group, causal
@@ -510,13 +540,18 @@ swiglu(qvl_pool *pool, float *gate, const float *up, int64_t count)
 	qvl_pool_run(pool, (long)((count + job.per - 1) / job.per), swiglu_task, &job);
 }
 
-/* The layers over n rows of x starting at cache slot base. */
+/* The layers over n rows of x: m's next n tokens (seqs NULL), or one token of each
+ * conversation seqs[i] (row i; m = seqs[0] lends its weights and scratch). */
 static void
-forward_rows(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pt, const int64_t *ph,
-    const int64_t *pw, int64_t n, qvl_llm_hook hook, void *hook_ctx)
+forward_rows(qvl_llm *m, qvl_llm **seqs, qvl_pool *pool, float *x, const int64_t *pt,
+    const int64_t *ph, const int64_t *pw, int64_t n, qvl_llm_hook hook, void *hook_ctx)
 {
-	int64_t base = m->cached;
+	int64_t base = m->cached, maxkeys = 0;
 	int hd = m->head_dim, half = hd / 2;
+
+	for (int64_t i = 0; seqs && i < n; i++)
+		if (seqs[i]->cached + 1 > maxkeys)
+			maxkeys = seqs[i]->cached + 1;
 
 	for (int64_t i = 0; i < n; i++)
 		qvl_mrope_cos_sin(m->inv_freq, m->cfg.text.mrope_section, hd, pt[i], ph[i], pw[i],
@@ -525,18 +560,33 @@ forward_rows(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pt, const int6
 		struct layer *l = &m->layers[li];
 
 		qvl_rms_norm(pool, x, l->ln_attn, n, m->hidden, m->eps, m->xn);
+		/* Several conversations' keys and values go to their own caches below. */
+		float *k = seqs ? m->k : l->kcache + base * m->kv_dim;
+		float *v = seqs ? m->v : l->vcache + base * m->kv_dim;
 		qvl_matmul(pool, &l->q, l->bq, m->xn, n, m->q);
-		qvl_matmul(pool, &l->k, l->bk, m->xn, n, l->kcache + base * m->kv_dim);
-		qvl_matmul(pool, &l->v, l->bv, m->xn, n, l->vcache + base * m->kv_dim);
+		qvl_matmul(pool, &l->k, l->bk, m->xn, n, k);
+		qvl_matmul(pool, &l->v, l->bv, m->xn, n, v);
 		for (int64_t i = 0; i < n; i++) {
 			const float *c = m->cosv + i * half, *s = m->sinv + i * half;
 			for (int h = 0; h < m->heads; h++)
 				qvl_mrope_apply(m->q + i * m->q_dim + h * hd, c, s, hd);
 			for (int h = 0; h < m->kv_heads; h++)
-				qvl_mrope_apply(l->kcache + (base + i) * m->kv_dim + h * hd, c, s,
-				    hd);
+				qvl_mrope_apply(k + i * m->kv_dim + h * hd, c, s, hd);
 		}
-		attention(m, pool, l, base, n);
+		if (seqs) {
+			struct many_attn job = {m, seqs, li, maxkeys};
+			for (int64_t i = 0; i < n; i++) {
+				const struct layer *sl = &seqs[i]->layers[li];
+				size_t bytes = (size_t)m->kv_dim * sizeof *k;
+				memcpy(sl->kcache + seqs[i]->cached * m->kv_dim, k + i * m->kv_dim,
+				    bytes);
+				memcpy(sl->vcache + seqs[i]->cached * m->kv_dim, v + i * m->kv_dim,
+				    bytes);
+			}
+			qvl_pool_run(pool, (long)(n * m->heads), many_attn_task, &job);
+		} else {
+			attention(m, pool, l, base, n);
+		}
 		qvl_matmul(pool, &l->o, NULL, m->o, n, m->tmp);
 		for (int64_t i = 0; i < n * m->hidden; i++)
 			x[i] += m->tmp[i];
@@ -551,7 +601,11 @@ forward_rows(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pt, const int6
 		if (hook)
 			hook(hook_ctx, li + 1, x, n);
 	}
-	m->cached = base + n;
+	if (seqs)
+		for (int64_t i = 0; i < n; i++)
+			seqs[i]->cached++;
+	else
+		m->cached = base + n;
 }
 
 int
@@ -570,10 +624,49 @@ qvl_llm_forward(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pos, int64_
 		int64_t c = n - r0 < chunk ? n - r0 : chunk;
 		if (ensure_scratch(m, c, m->cached + c, qvl_pool_threads(pool), err) < 0)
 			return -1;
-		forward_rows(m, pool, x + r0 * m->hidden, pos + r0, pos + n + r0, pos + 2 * n + r0,
-		    c, hook, hook_ctx);
+		forward_rows(m, NULL, pool, x + r0 * m->hidden, pos + r0, pos + n + r0,
+		    pos + 2 * n + r0, c, hook, hook_ctx);
 	}
 	qvl_rms_norm(pool, x, m->norm, n, m->hidden, m->eps, x);
+	return 0;
+}
+
+int
+qvl_llm_step_many(qvl_llm **seqs, int nseq, qvl_pool *pool, float *x, const int64_t *pos,
+    qvl_err *err)
+{
+	qvl_llm *m;
+	int64_t maxkeys = 0;
+
+	if (nseq <= 0)
+		return 0;
+	m = seqs[0];
+	for (int i = 0; i < nseq; i++) {
+		const qvl_llm *s = seqs[i];
+		for (int j = 0; j < i; j++)
+			if (seqs[j] == s)
+				return qvl_fail(err, "language model: a conversation twice in one step");
+		if (s->nlayers != m->nlayers || s->hidden != m->hidden || s->kv_dim != m->kv_dim ||
+		    s->layers[0].q.data != m->layers[0].q.data)
+			return qvl_fail(err, "language model: conversations over different weights");
+		if (qvl_llm_reserve(seqs[i], s->cached + 1, err) < 0)
+			return -1;
+		if (s->cached + 1 > maxkeys)
+			maxkeys = s->cached + 1;
+	}
+	/* scores: every (row, head) pair its own maxkeys */
+	if (ensure_scratch(m, nseq, (int64_t)nseq * maxkeys, qvl_pool_threads(pool), err) < 0)
+		return -1;
+	{
+		int64_t *p3 = malloc((size_t)(3 * nseq) * sizeof *p3);
+		if (p3 == NULL)
+			return qvl_fail(err, "language model: out of memory");
+		for (int i = 0; i < nseq; i++)
+			p3[i] = p3[nseq + i] = p3[2 * nseq + i] = pos[i];
+		forward_rows(m, seqs, pool, x, p3, p3 + nseq, p3 + 2 * nseq, nseq, NULL, NULL);
+		free(p3);
+	}
+	qvl_rms_norm(pool, x, m->norm, nseq, m->hidden, m->eps, x);
 	return 0;
 }
 

@@ -66,6 +66,16 @@ int qvl_llm_embed_prompt(const qvl_llm *m, const int32_t *ids, int64_t n,
 int qvl_llm_forward(qvl_llm *m, qvl_pool *pool, float *x, const int64_t *pos, int64_t n,
     qvl_llm_hook hook, void *hook_ctx, qvl_err *err);
 
+/* One generated token for each of nseq conversations at once, so that each weight is read
+ * once for all of them: seqs[i] (its own state: qvl_llm_new on the same weights) takes row
+ * i of x[nseq, hidden] at M-RoPE position pos[i] in all three sections (generated text)
+ * and caches its key and value.  On return x holds the final-norm hidden states.  Up to 8
+ * conversations (the decoding kernels' batch), each row is the same bits as that
+ * conversation's own qvl_llm_forward of one token.  Error when the conversations do not
+ * share weights, or one appears twice. */
+int qvl_llm_step_many(qvl_llm **seqs, int nseq, qvl_pool *pool, float *x, const int64_t *pos,
+    qvl_err *err);
+
 /* logits[n, vocab] = h[n, hidden] · lm_headᵀ (embed_tokens when tied). */
 void qvl_llm_logits(qvl_llm *m, qvl_pool *pool, const float *h, int64_t n, float *logits);
 

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../lib/config.h"
 #include "../lib/llm.h"
@@ -297,6 +298,110 @@ out:
 	qvl_weights_close(g);
 }
 
+/* qvl_llm_step_many: three conversations of different lengths stepped together (then two
+ * of them, in another order) give the same bits as each stepped alone, with 2 threads
+ * against 1; and the errors it must report. */
+static void
+test_step_many(const char *model_dir, const char *other_dir)
+{
+	enum { NSEQ = 3, STEPS = 6 };
+	static const int64_t lens[NSEQ] = {5, 13, 9};
+	qvl_config cfg, cfg2;
+	qvl_err err;
+	qvl_weights *w = NULL, *w2 = NULL;
+	qvl_llm *batch[NSEQ] = {0}, *alone[NSEQ] = {0}, *other = NULL;
+	qvl_pool *pool1 = qvl_pool_new(1, &err), *pool2 = qvl_pool_new(2, &err);
+	float *x = NULL, *xa = NULL, *lb = NULL, *la = NULL;
+	int same_h = 1, same_l = 1, rc = 0;
+	uint32_t seed = 12345;
+
+	if (qvl_config_load(model_dir, &cfg, &err) < 0 ||
+	    (w = qvl_weights_open(model_dir, &err)) == NULL ||
+	    qvl_config_load(other_dir, &cfg2, &err) < 0 ||
+	    (w2 = qvl_weights_open(other_dir, &err)) == NULL || pool1 == NULL || pool2 == NULL) {
+		CHECK(0, "step_many: setup: %s", err.msg);
+		goto out;
+	}
+	int64_t D = cfg.text.hidden_size, V = cfg.text.vocab_size;
+	x = malloc((size_t)(16 * D) * sizeof *x);
+	xa = malloc((size_t)D * sizeof *xa);
+	lb = malloc((size_t)(NSEQ * V) * sizeof *lb);
+	la = malloc((size_t)V * sizeof *la);
+	for (int i = 0; i < NSEQ; i++) {
+		int32_t ids[16];
+		int64_t pos[48];
+		for (int64_t t = 0; t < lens[i]; t++) {
+			seed = seed * 1103515245u + 12345u;
+			ids[t] = (int32_t)(seed >> 8) % 150000;
+			pos[t] = pos[lens[i] + t] = pos[2 * lens[i] + t] = t;
+		}
+		for (int copy = 0; copy < 2; copy++) {
+			qvl_llm **m = copy ? &alone[i] : &batch[i];
+			rc |= (*m = qvl_llm_new(w, &cfg, &err)) == NULL ||
+			    qvl_llm_embed(*m, ids, lens[i], x, &err) < 0 ||
+			    qvl_llm_forward(*m, pool1, x, pos, lens[i], NULL, NULL, &err) < 0;
+		}
+	}
+	CHECK(rc == 0, "step_many: prefill: %s", rc ? err.msg : "");
+	if (rc)
+		goto out;
+	for (int step = 0; step < STEPS; step++) {
+		/* all three, then the last and the first, in that order */
+		int order[NSEQ] = {0, 1, 2}, n = NSEQ;
+		qvl_llm *seqs[NSEQ];
+		int64_t pos[NSEQ];
+		int32_t tok[NSEQ];
+		if (step >= 3) {
+			order[0] = 2, order[1] = 0, n = 2;
+		}
+		for (int j = 0; j < n; j++) {
+			seed = seed * 1103515245u + 12345u;
+			tok[j] = (int32_t)(seed >> 8) % 150000;
+			seqs[j] = batch[order[j]];
+			pos[j] = qvl_llm_cached(seqs[j]);
+			rc |= qvl_llm_embed(seqs[j], &tok[j], 1, x + j * D, &err);
+		}
+		rc |= qvl_llm_step_many(seqs, n, pool2, x, pos, &err);
+		qvl_llm_logits(seqs[0], pool2, x, n, lb);
+		for (int j = 0; j < n; j++) {
+			qvl_llm *a = alone[order[j]];
+			int64_t p3[3] = {qvl_llm_cached(a), qvl_llm_cached(a), qvl_llm_cached(a)};
+			rc |= qvl_llm_embed(a, &tok[j], 1, xa, &err) < 0 ||
+			    qvl_llm_forward(a, pool1, xa, p3, 1, NULL, NULL, &err) < 0;
+			qvl_llm_logits(a, pool1, xa, 1, la);
+			same_h &= memcmp(xa, x + j * D, (size_t)D * sizeof *xa) == 0;
+			same_l &= memcmp(la, lb + j * V, (size_t)V * sizeof *la) == 0;
+			same_h &= qvl_llm_cached(a) == qvl_llm_cached(seqs[j]);
+		}
+	}
+	CHECK(rc == 0, "step_many: steps ran: %s", rc ? err.msg : "");
+	CHECK(same_h, "step_many: hidden states and cache lengths the same bits as alone");
+	CHECK(same_l, "step_many: logits the same bits as alone");
+	{
+		qvl_llm *twice[2] = {batch[0], batch[0]};
+		CHECK(qvl_llm_step_many(twice, 2, pool2, x, (int64_t[]){0, 0}, &err) < 0 &&
+		    strstr(err.msg, "twice") != NULL, "step_many: one conversation twice: %s",
+		    err.msg);
+		if ((other = qvl_llm_new(w2, &cfg2, &err)) != NULL) {
+			qvl_llm *mixed[2] = {batch[0], other};
+			CHECK(qvl_llm_step_many(mixed, 2, pool2, x, (int64_t[]){0, 0}, &err) < 0 &&
+			    strstr(err.msg, "different weights") != NULL,
+			    "step_many: other weights: %s", err.msg);
+		}
+	}
+out:
+	for (int i = 0; i < NSEQ; i++) {
+		qvl_llm_free(batch[i]);
+		qvl_llm_free(alone[i]);
+	}
+	qvl_llm_free(other);
+	free(x), free(xa), free(lb), free(la);
+	qvl_pool_free(pool1);
+	qvl_pool_free(pool2);
+	qvl_weights_close(w);
+	qvl_weights_close(w2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -314,6 +419,8 @@ main(int argc, char **argv)
 		snprintf(path, sizeof path, TEST_DATA "/golden/untied/%s.safetensors", untied[i]);
 		run_case(TEST_DATA "/models/untied", path, untied[i]);
 	}
+	test_step_many(TEST_DATA "/models/tiny", TEST_DATA "/models/untied");
+	test_step_many(TEST_DATA "/models/untied", TEST_DATA "/models/tiny");
 	printf("worst residual error %.2e, worst logits error %.2e (of max|ref|)\n", worst_resid,
 	    worst_logits);
 	return TEST_DONE();
