@@ -2,7 +2,8 @@
 # and ends with "N passed, N failed"; `make demo` runs the pipeline on examples/.
 #
 # Sources are found by name: lib/*.c go into the library, cmd/qvl-*.c are programs (the other
-# cmd/*.c are shared by all programs), tests/test_*.c are unit tests (built with
+# cmd/*.c form build/cmd/libcmd.a, from which each program takes what it uses: util.c all of
+# them, conversation.c qvl-decode), tests/test_*.c are unit tests (built with
 # AddressSanitizer and UBSan), tests/*.sh are tests of the programs.
 
 # Build in parallel on every core unless told otherwise.
@@ -62,10 +63,14 @@ build/%.o: %.c
 	@echo "  CC      $<"
 	@$(CC) $(QVL_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-bin/%: build/cmd/%.o $(COMMON_OBJ) lib/libqvl.a
+build/cmd/libcmd.a: $(COMMON_OBJ)
+	@rm -f $@
+	@ar rcs $@ $(COMMON_OBJ)
+
+bin/%: build/cmd/%.o build/cmd/libcmd.a lib/libqvl.a
 	@mkdir -p bin
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -o $@ $< $(COMMON_OBJ) lib/libqvl.a $(LDFLAGS) $(LDLIBS)
+	@$(CC) $(CFLAGS) -o $@ $< build/cmd/libcmd.a lib/libqvl.a $(LDFLAGS) $(LDLIBS)
 
 build/asan/libqvl.a: $(ASAN_LIB_OBJ)
 	@rm -f $@

@@ -12,28 +12,20 @@
 #include <jansson.h>
 
 #include "../lib/chat.h"
-#include "../lib/config.h"
-#include "../lib/generation.h"
-#include "../lib/llm.h"
-#include "../lib/mrope.h"
-#include "../lib/pool.h"
-#include "../lib/safetensors.h"
-#include "../lib/sample.h"
-#include "../lib/stream.h"
-#include "../lib/tokenizer.h"
+#include "decode.h"
 #include "util.h"
 
 #define DEFAULT_MAX_TOKENS 2048
 #define DEFAULT_MAX_REPEAT 16
-#define MAX_STOPS 16
 
 static void
 usage(FILE *f, int status)
 {
 	fprintf(f,
-	    "usage: qvl-decode [-m MODEL] (-p TEXT | -f FILE) [--system TEXT] [--json] [--each]\n"
-	    "                  [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]\n"
-	    "                  [--repetition-penalty R] [--seed N] [--stop STRING]...\n"
+	    "usage: qvl-decode [-m MODEL] (-p TEXT | -f FILE) [--system TEXT] [--json]\n"
+	    "                  [--each] [--batch N] [--max-tokens N] [--temperature T]\n"
+	    "                  [--top-p P] [--top-k K] [--repetition-penalty R] [--seed N]\n"
+	    "                  [--stop STRING]...\n"
 	    "                  [--max-repeat N] [--ignore-eos] [--logits FILE] [--text-only]\n"
 	    "                  [--prompt-ids] [--threads N] [--precision f32|bf16]\n"
 	    "                  [--prefill-rows N] [-v] [FILE]\n"
@@ -41,45 +33,6 @@ usage(FILE *f, int status)
 	    "streams the model's answer to stdout.  `<image>` in the prompt places the next\n"
 	    "image or video; without markers they go before the text.  See qvl-decode(1).\n");
 	exit(status);
-}
-
-struct opts {
-	const char *model, *prompt, *prompt_file, *system, *logits_path;
-	const char *stops[MAX_STOPS];
-	int nstops;
-	long max_tokens, max_repeat, prefill_rows;
-	int json, each, text_only, ignore_eos, prompt_ids, verbose, threads;
-	qvl_precision precision;
-	qvl_sample_params sp;
-	int seed_set;
-};
-
-/* One image or video of the input, in stream order. */
-struct visual {
-	qvl_record rec;
-	float *embeds;          /* rows x hidden, float32 (rec's payload or a converted copy) */
-	int64_t rows, grid[3];
-	int video;
-	float second_per_grid_t;
-};
-
-struct model {
-	const char *dir;
-	qvl_config cfg;
-	qvl_weights *w;
-	qvl_llm *llm;
-	qvl_tokenizer *tok;
-	qvl_generation_config gen;
-	qvl_pool *pool;
-};
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static char *
@@ -250,8 +203,7 @@ build_parts(const char *prompt, struct visual **vis, int nvis, int64_t merge, in
 	return parts;
 }
 
-/* The prompt's token ids for the given visuals. */
-static void
+void
 prompt_ids(const struct model *md, const struct opts *o, const char *prompt,
     struct visual **vis, int nvis, qvl_ids *ids)
 {
@@ -288,306 +240,11 @@ prompt_ids(const struct model *md, const struct opts *o, const char *prompt,
 	free(parts);
 }
 
-/* Text output with --stop strings: text is held back while it could be the start of one. */
-struct out {
-	char *text;
-	size_t len, cap, emitted;
-	int stream;             /* write to stdout as it comes */
-	const struct opts *o;
-};
-
-static void
-out_append(struct out *t, const char *s, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 4096;
-		while (cap < t->len + n + 1)
-			cap *= 2;
-		if ((t->text = realloc(t->text, cap)) == NULL)
-			die(EXIT_BADINPUT, "out of memory");
-		t->cap = cap;
-	}
-	memcpy(t->text + t->len, s, n);
-	t->len += n;
-	t->text[t->len] = '\0';
-}
-
-static void
-out_emit(struct out *t, size_t upto)
-{
-	if (upto <= t->emitted)
-		return;
-	if (t->stream) {
-		if (fwrite(t->text + t->emitted, 1, upto - t->emitted, stdout) != upto - t->emitted)
-			cmd_flush_stdout();
-		cmd_flush_stdout();
-	}
-	t->emitted = upto;
-}
-
-/* After new text: 1 when a stop string appeared (the text is cut before it). */
-static int
-out_update(struct out *t, int final)
-{
-	size_t hold = 0;
-
-	for (int i = 0; i < t->o->nstops; i++) {
-		const char *s = t->o->stops[i];
-		size_t sl = strlen(s);
-		size_t from = t->emitted >= sl ? t->emitted - sl + 1 : 0;
-		char *hit = sl ? memmem(t->text + from, t->len - from, s, sl) : NULL;
-		if (hit) {
-			t->len = (size_t)(hit - t->text);
-			t->text[t->len] = '\0';
-			out_emit(t, t->len);
-			return 1;
-		}
-		for (size_t k = sl - 1; k > hold && k > 0; k--)
-			if (k <= t->len && memcmp(t->text + t->len - k, s, k) == 0) {
-				hold = k;
-				break;
-			}
-	}
-	out_emit(t, final ? t->len : t->len - hold);
-	return 0;
-}
-
-struct logits_out {
-	float *rows;
-	size_t steps, cap;
-};
-
-static json_t *
-json_ids(const int32_t *ids, size_t n)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_integer(ids[i]));
-	return a;
-}
-
-/* One conversation: prompt, prefill, generation. */
-static void
-converse(struct model *md, const struct opts *o, const char *prompt, struct visual **vis,
-    int nvis, FILE *logits_f, long conv_index)
-{
-	const qvl_text_config *tc = &md->cfg.text;
-	int D = tc->hidden_size, V = tc->vocab_size;
-	qvl_ids ids = {0};
-	qvl_err err;
-
-	prompt_ids(md, o, prompt, vis, nvis, &ids);
-	int64_t L = (int64_t)ids.n;
-	if (o->prompt_ids) {
-		for (size_t i = 0; i < ids.n; i++)
-			printf("%s%ld", i ? " " : "", (long)ids.ids[i]);
-		printf("\n");
-		cmd_flush_stdout();
-		qvl_ids_free(&ids);
-		return;
-	}
-	if (L + 1 > tc->max_position_embeddings)
-		die(EXIT_BADINPUT, "the prompt has %lld tokens; the model's context is %d",
-		    (long long)L, tc->max_position_embeddings);
-
-	/* positions */
-	int64_t *pos = malloc((size_t)(3 * L) * sizeof *pos), delta;
-	int64_t *igrid = malloc((size_t)(3 * nvis + 1) * sizeof *igrid);
-	int64_t *vgrid = malloc((size_t)(3 * nvis + 1) * sizeof *vgrid);
-	float *spgt = malloc((size_t)(nvis + 1) * sizeof *spgt);
-	int ni = 0, nv = 0;
-	if (pos == NULL || igrid == NULL || vgrid == NULL || spgt == NULL)
-		die(EXIT_BADINPUT, "out of memory");
-	for (int i = 0; i < nvis; i++) {
-		if (vis[i]->video) {
-			memcpy(vgrid + 3 * nv, vis[i]->grid, sizeof vis[i]->grid);
-			spgt[nv++] = vis[i]->second_per_grid_t;
-		} else
-			memcpy(igrid + 3 * ni++, vis[i]->grid, sizeof vis[i]->grid);
-	}
-	qvl_mrope_vision mv = { igrid, ni, vgrid, spgt, nv };
-	if (qvl_mrope_positions(&md->cfg, ids.ids, L, &mv, pos, &delta, &err) < 0)
-		die_err(EXIT_BADINPUT, &err);
-
-	long max_tokens = o->max_tokens;
-	if (L + max_tokens > tc->max_position_embeddings)
-		max_tokens = tc->max_position_embeddings - L;
-
-	/* embeddings: image rows replace image pads, video rows video pads, in order */
-	double t0 = now_ms();
-	float *x = qvl_alloc((size_t)L * (size_t)D * sizeof *x);
-	if (x == NULL)
-		die(EXIT_BADINPUT, "out of memory for a prompt of %lld tokens", (long long)L);
-	qvl_visual_rows *rows = calloc((size_t)nvis + 1, sizeof *rows);
-	if (rows == NULL)
-		die(EXIT_BADINPUT, "out of memory");
-	for (int i = 0; i < nvis; i++)
-		rows[i] = (qvl_visual_rows){ vis[i]->embeds, vis[i]->rows, vis[i]->video };
-	if (qvl_llm_embed_prompt(md->llm, ids.ids, L, rows, nvis, x, &err) < 0)
-		die_err(EXIT_BADINPUT, &err);
-	free(rows);
-	if (qvl_llm_reserve(md->llm, L + (max_tokens > 0 ? max_tokens : 1), &err) < 0)
-		die_err(EXIT_BADINPUT, &err);
-	qvl_llm_reset(md->llm);
-	if (qvl_llm_forward(md->llm, md->pool, x, pos, L, NULL, NULL, &err) < 0)
-		die_err(EXIT_BADINPUT, &err);
-	float *logits = qvl_alloc((size_t)V * sizeof *logits);
-	float *work = qvl_alloc((size_t)V * sizeof *work);
-	float *h = qvl_alloc((size_t)D * sizeof *h);
-	if (logits == NULL || work == NULL || h == NULL)
-		die(EXIT_BADINPUT, "out of memory");
-	qvl_llm_logits(md->llm, md->pool, x + (L - 1) * D, 1, logits);
-	double t1 = now_ms();
-	free(x);
-
-	/* generation */
-	qvl_sampler sampler;
-	if (qvl_sampler_init(&sampler, &o->sp, V, &err) < 0)
-		die_err(EXIT_USAGE, &err);
-	qvl_detok dt;
-	/* Special tokens are not text, except the grounding markers qvl-boxes reads. */
-	qvl_detok_init(&dt, md->tok, 0);
-	size_t piece_cap = 64 + qvl_tokenizer_max_token_bytes(md->tok) + 16;
-	char *piece = malloc(piece_cap);
-	struct out text = { NULL, 0, 0, 0, !o->json, o };
-	struct logits_out lo = { NULL, 0, 0 };
-	const char *finish = "length";
-	size_t gen_start = ids.n;
-	int steps = 0, stop_string = 0;
-	if (piece == NULL)
-		die(EXIT_BADINPUT, "out of memory");
-	out_append(&text, "", 0);
-	for (long k = 0; k < max_tokens; k++) {
-		if (logits_f) {
-			if (lo.steps == lo.cap) {
-				lo.cap = lo.cap ? 2 * lo.cap : 16;
-				if ((lo.rows = realloc(lo.rows, lo.cap * (size_t)V * sizeof(float))) ==
-				    NULL)
-					die(EXIT_BADINPUT, "--logits: out of memory");
-			}
-			memcpy(lo.rows + lo.steps++ * (size_t)V, logits, (size_t)V * sizeof *logits);
-		}
-		memcpy(work, logits, (size_t)V * sizeof *work);
-		int32_t tok = qvl_sample(&sampler, work, ids.ids, ids.n);
-		int is_eos = 0;
-		for (int e = 0; e < md->gen.n_eos; e++)
-			is_eos |= tok == md->gen.eos_ids[e];
-		if (is_eos && !o->ignore_eos) {
-			finish = "stop";
-			break;
-		}
-		if (qvl_ids_push(&ids, tok, &err) < 0)
-			die_err(EXIT_BADINPUT, &err);
-		size_t n = 0;
-		if (!qvl_tokenizer_is_special(md->tok, tok) || qvl_tokenizer_is_grounding(md->tok, tok))
-			n = qvl_detok_push(&dt, tok, piece, piece_cap);
-		out_append(&text, piece, n);
-		if (out_update(&text, 0)) {
-			finish = "stop";
-			stop_string = 1;
-			break;
-		}
-		int period = qvl_repeat_check(ids.ids + gen_start, ids.n - gen_start,
-		    (int)o->max_repeat);
-		if (period) {
-			finish = "repetition";
-			warnx("stopped: the output repeats a cycle of %d token%s %ld times (a dense "
-			    "scan? 300-dpi pages make the model repeat itself: try qvl-resize --dpi 300:72, or "
-			    "--max-repeat 0)", period, period == 1 ? "" : "s", o->max_repeat);
-			break;
-		}
-		if (k + 1 == max_tokens)
-			break;
-		int64_t p = qvl_llm_cached(md->llm) + delta, p3[3] = { p, p, p };
-		if (qvl_llm_embed(md->llm, &tok, 1, h, &err) < 0 ||
-		    qvl_llm_forward(md->llm, md->pool, h, p3, 1, NULL, NULL, &err) < 0)
-			die_err(EXIT_BADINPUT, &err);
-		qvl_llm_logits(md->llm, md->pool, h, 1, logits);
-		steps++;
-	}
-	double t2 = now_ms();
-	if (!stop_string) {
-		size_t n = qvl_detok_flush(&dt, piece, piece_cap);
-		out_append(&text, piece, n);
-		out_update(&text, 1);
-	}
-	size_t ntok = ids.n - gen_start;
-	double prefill_ms = t1 - t0;
-	double tps = steps > 0 ? steps / ((t2 - t1) / 1e3) : 0;
-	if (o->verbose)
-		warnx("%lld prompt tokens in %.0f ms (%.1f tokens/s); %zu generated, %.2f "
-		    "tokens/s; finish: %s", (long long)L, prefill_ms, L / (prefill_ms / 1e3), ntok,
-		    tps, finish);
-
-	if (o->json) {
-		json_t *obj = json_object(), *imgs = json_array(), *tim = json_object();
-		json_object_set_new(obj, "text", json_stringn(text.text, text.len));
-		json_object_set_new(obj, "tokens", json_ids(ids.ids + gen_start, ntok));
-		json_object_set_new(obj, "finish_reason", json_string(finish));
-		json_object_set_new(obj, "prompt_tokens", json_integer(L));
-		json_object_set_new(obj, "completion_tokens", json_integer((json_int_t)ntok));
-		json_object_set_new(tim, "prefill_ms", json_real(prefill_ms));
-		json_object_set_new(tim, "decode_tokens_per_s", json_real(tps));
-		json_object_set_new(obj, "timings", tim);
-		for (int i = 0; i < nvis; i++)
-			json_array_append(imgs, vis[i]->rec.meta);
-		json_object_set_new(obj, "images", imgs);
-		char *s = json_dumps(obj, JSON_COMPACT);
-		if (s == NULL)
-			die(EXIT_BADINPUT, "json: out of memory");
-		printf("%s\n", s);
-		free(s);
-		json_decref(obj);
-	} else if (text.len == 0 || text.text[text.len - 1] != '\n')
-		putchar('\n');
-	cmd_flush_stdout();
-
-	if (logits_f) {
-		qvl_tensor t = { 0 };
-		json_t *meta = json_object();
-		t.dtype = QVL_F32;
-		t.ndim = 2;
-		t.shape[0] = (int64_t)lo.steps;
-		t.shape[1] = V;
-		t.data = lo.rows;
-		t.nbytes = lo.steps * (size_t)V * sizeof(float);
-		json_object_set_new(meta, "conversation", json_integer(conv_index));
-		json_object_set_new(meta, "prompt_tokens", json_integer(L));
-		if (qvl_write_tensor(logits_f, "logits", &t, meta, &err) < 0)
-			die_err(EXIT_BADINPUT, &err);
-		json_decref(meta);
-	}
-	free(lo.rows);
-	free(text.text);
-	free(piece);
-	qvl_sampler_free(&sampler);
-	free(logits);
-	free(work);
-	free(h);
-	free(pos);
-	free(igrid);
-	free(vgrid);
-	free(spgt);
-	qvl_ids_free(&ids);
-}
-
-static const char *
-source_of(const struct visual *v, int index, char *buf, size_t len)
-{
-	json_t *s = json_object_get(v->rec.meta, "source");
-
-	if (json_is_string(s))
-		return json_string_value(s);
-	snprintf(buf, len, "image %d", index);
-	return buf;
-}
-
 int
 main(int argc, char **argv)
 {
 	enum { O_SYSTEM = 256, O_JSON, O_EACH, O_MAXTOK, O_TEMP, O_TOPP, O_TOPK, O_REP, O_SEED,
-	    O_STOP, O_MAXREP, O_IGNEOS, O_LOGITS, O_TEXTONLY, O_IDS, O_PREFILL };
+	    O_STOP, O_MAXREP, O_IGNEOS, O_LOGITS, O_TEXTONLY, O_IDS, O_PREFILL, O_BATCH };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "model", required_argument, NULL, 'm' },
@@ -599,6 +256,7 @@ main(int argc, char **argv)
 		{ "system", required_argument, NULL, O_SYSTEM },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "each", no_argument, NULL, O_EACH },
+		{ "batch", required_argument, NULL, O_BATCH },
 		{ "max-tokens", required_argument, NULL, O_MAXTOK },
 		{ "temperature", required_argument, NULL, O_TEMP },
 		{ "top-p", required_argument, NULL, O_TOPP },
@@ -624,6 +282,7 @@ main(int argc, char **argv)
 	memset(&md, 0, sizeof md);
 	o.max_tokens = DEFAULT_MAX_TOKENS;
 	o.max_repeat = DEFAULT_MAX_REPEAT;
+	o.batch = 1;
 	qvl_sample_defaults(&o.sp);
 	while ((ch = getopt_long(argc, argv, "hm:p:f:t:v", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -656,6 +315,9 @@ main(int argc, char **argv)
 			break;
 		case O_EACH:
 			o.each = 1;
+			break;
+		case O_BATCH:
+			o.batch = cmd_parse_long("--batch", optarg, 1, QVL_BATCH_MAX);
 			break;
 		case O_MAXTOK:
 			o.max_tokens = cmd_parse_long("--max-tokens", optarg, 1, 1L << 30);
@@ -763,7 +425,9 @@ main(int argc, char **argv)
 		die(EXIT_BADINPUT, "out of memory");
 	for (int i = 0; i < nvis; i++)
 		list[i] = &vis[i];
-	if (o.each && nvis > 0) {
+	if (o.each && nvis > 1 && o.batch > 1 && !o.prompt_ids) {
+		converse_batch(&md, &o, prompt, list, nvis, logits_f);
+	} else if (o.each && nvis > 0) {
 		for (int i = 0; i < nvis; i++) {
 			char buf[32];
 			if (!o.json && !o.prompt_ids) {

@@ -93,6 +93,27 @@ check "each: one line per image" bash -c "$D -p 'What is it?' --each --json --ma
 	grep -q '\"grid_thw\":\[1,8,8\]' $TMP/each"
 check_grep "each: text mode headers" '==> image1 <==' $D -p 'What is it?' --each --max-tokens 2 $TMP/two_images.qvl
 
+# --each --batch: up to N conversations generate together (one read of the weights per
+# step for all), a finished one making room for the next; every answer, logits record and
+# sampled token the same as one at a time.  Six visuals (a video among them) whose answers
+# end at different steps (stop string, length), in text and in sampled JSON.
+cat $TMP/img_main.qvl $TMP/img_small_minpix.qvl $TMP/two_images.qvl $TMP/img_maxpix.qvl \
+	$TMP/video.qvl >$TMP/many.qvl
+for b in 1 4; do
+	$D -p 'What is it?' --each --batch $b --max-tokens 40 --stop ar $TMP/many.qvl \
+		>$TMP/batch$b.txt 2>/dev/null
+	$D -p 'What is it?' --each --batch $b --json --max-tokens 40 --temperature 0.7 --seed 3 \
+		--stop ar --logits $TMP/batch$b.logits $TMP/many.qvl | sed 's/"timings":{[^}]*}//' >$TMP/batch$b.json
+done
+check "batch: 6 answers, 2 ways to end" bash -c "test \$(grep -c '==> ' $TMP/batch4.txt) = 6 &&
+	test \$(grep -c '\"finish_reason\":\"stop\"' $TMP/batch1.json) -ge 1 &&
+	test \$(grep -c '\"finish_reason\":\"length\"' $TMP/batch1.json) -ge 1"
+check "batch: text the same as one at a time" cmp $TMP/batch1.txt $TMP/batch4.txt
+check "batch: sampled JSON the same as one at a time" cmp $TMP/batch1.json $TMP/batch4.json
+check "batch: logits the same as one at a time" cmp $TMP/batch1.logits $TMP/batch4.logits
+check_fails "batch 0" 2 $D -p a --each --batch 0 --text-only
+check_fails "batch 9" 2 $D -p a --each --batch 9 --text-only
+
 # --stop cuts the text before the stop string
 first=$(head -c 6 "$TMP/t1")
 check "stop string" bash -c "$D -p 'Describe this image.' --max-tokens 24 --max-repeat 0 --json \

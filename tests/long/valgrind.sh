@@ -17,14 +17,18 @@ CFLAGS_VG="-std=c11 -D_GNU_SOURCE -march=x86-64-v3 -O1 -g -pthread $(pkg-config 
 LIBS_VG="$(pkg-config --libs openblas libpng libjpeg jansson libutf8proc) -lm -pthread"
 build_ok=1
 objs=()
-for f in lib/*.c cmd/util.c; do
+# the library and the programs' shared code (cmd/ but the programs), as one archive from
+# which each program takes what it uses, as the Makefile links them
+for f in lib/*.c cmd/*.c; do
+	[[ $f = cmd/qvl-* ]] && continue
 	o=$TMP/obj/$(echo "$f" | tr / _).o
 	cc $CFLAGS_VG -c "$f" -o "$o" || build_ok=0
 	objs+=("$o")
 done
+ar rcs "$TMP/libvg.a" "${objs[@]}" || build_ok=0
 for f in cmd/qvl-*.c; do
 	p=$(basename "$f" .c)
-	cc $CFLAGS_VG -o "$VB/$p" "$f" "${objs[@]}" $LIBS_VG || build_ok=0
+	cc $CFLAGS_VG -o "$VB/$p" "$f" "$TMP/libvg.a" $LIBS_VG || build_ok=0
 done
 check "build for valgrind (x86-64-v3, no oneDNN)" test $build_ok -eq 1
 
@@ -53,6 +57,7 @@ vg vit bash -c "$VG $VB/qvl-vit -t 1 $TMP/pix >$TMP/vh"
 vg merge bash -c "$VG $VB/qvl-merge -t 1 $TMP/vh >$TMP/emb"
 vg decode bash -c "$VG $VB/qvl-decode -t 1 -p 'Describe the images.' --max-tokens 8 --logits $TMP/logits $TMP/emb >$TMP/answer"
 vg "decode --json" bash -c "$VG $VB/qvl-decode -t 1 -p 'Find the dog. Output bbox_2d JSON.' --json --max-tokens 8 --each $TMP/emb >$TMP/answer.json"
+vg "decode --each --batch 2" bash -c "$VG $VB/qvl-decode -t 1 -p 'Describe it.' --each --batch 2 --max-tokens 12 --stop ar --logits $TMP/blogits $TMP/emb >$TMP/banswer"
 vg "decode sampling, untied" $VG $VB/qvl-decode -m "$UNTIED" -t 1 -p hi --text-only --max-tokens 8 --temperature 0.7 --top-p 0.9 --top-k 20 --seed 1
 printf '{"bbox_2d": [10, 20, 200, 120], "label": "a"}\n{"point_2d": [30, 40]}\n' >"$TMP/boxes.txt"
 vg boxes $VG $VB/qvl-boxes --image "$G/img_main_main.png" --draw "$TMP/drawn.png" --crop "$TMP" "$TMP/boxes.txt"
