@@ -14,6 +14,8 @@
 #   against the fastest streaming read measured before, between and after them (this
 #   machine's read rate moves by up to 1.6x with where the host runs its two cores: the
 #   largest keeps the ratio honest);
+#   decoding tokens/s of four conversations with the q8 model, --each --batch 4 against one at
+#     a time;
 #   with a 7B model (M7=DIR, default the 7b directory next to
 #     MODEL; mkrandom --preset 7b makes one) also BF16 decode of 16 tokens and its RSS.
 # The machines are shared: quote ratios.
@@ -97,6 +99,34 @@ print('| prefill %d tokens, %s | %.1f tok/s (%.1f s) | %.1f tok/s at sgemm peak 
       % (pt, p, rate, ms / 1e3, bound, peak, rate / bound, '34.0 tok/s (BF16)'))
 PY
 done
+
+# Batch OCR: four conversations about four small images (48 tokens each) with the q8 model,
+# one at a time and with --each --batch 4: generated tokens per second of decoding in all
+# (wall time less the prompts' prefill).
+Q8M=${Q8:-$M-q8}
+if [[ -f $Q8M/config.json ]]; then
+	make -s bin/qvl-vit bin/qvl-merge >/dev/null
+	build/bench/vit pixels 1 12 16 >"$TMP/px1"
+	cat "$TMP/px1" "$TMP/px1" "$TMP/px1" "$TMP/px1" >"$TMP/px4"
+	bin/qvl-vit -m "$Q8M" -t "$T" --precision bf16 "$TMP/px4" |
+	    bin/qvl-merge -m "$Q8M" -t "$T" --precision bf16 >"$TMP/emb4"
+	for b in 1 4; do
+		/usr/bin/time -f '%e' -o "$TMP/batch$b.time" bin/qvl-decode -m "$Q8M" -t "$T" \
+		    --json --each --batch $b -p 'Write a long story.' --max-tokens 64 \
+		    --max-repeat 0 --ignore-eos "$TMP/emb4" >"$TMP/batch$b.json"
+	done
+	/usr/bin/python3 - "$TMP/batch1" "$TMP/batch4" <<'PY'
+import json, sys
+def rate(base):
+    runs = [json.loads(l) for l in open(base + '.json')]
+    wall = float(open(base + '.time').read().split()[-1])
+    steps = sum(r['completion_tokens'] - 1 for r in runs)
+    return steps / (wall - sum(r['timings']['prefill_ms'] for r in runs) / 1e3)
+one, four = rate(sys.argv[1]), rate(sys.argv[2])
+print('| decode q8, 4 conversations (--each --batch 4) | %.2f tok/s in all | %.2f tok/s one at a time (--batch 1) | %.2f | |'
+      % (four, one, four / one))
+PY
+fi
 
 # Last: the 7B pushes the 3B out of the page cache.  The 3B models are dropped from it first
 # (no process maps them now): with both in 24 GB the kernel also evicts pages of the 7B
