@@ -462,8 +462,9 @@ static void
 many_attn_task(void *ctx, long task, int thread)
 {
 	struct many_attn *job = ctx;
-	qvl_llm *m = job->m, *seq = job->seqs[task / m->heads];
+	qvl_llm *m = job->m;
 	int64_t i = task / m->heads, h = task % m->heads;
+	const qvl_llm *seq = job->seqs[i];
 
 	(void)thread;
 	head_attention(m, &seq->layers[job->li], (int)h, m->q + i * m->q_dim + h * m->head_dim,
