@@ -1,10 +1,11 @@
 /* vit.c: the Qwen2.5-VL vision tower, after transformers' Qwen2_5_VisionTransformerPretrainedModel.
  *
- * The reference permutes the patches into window order before block 0 and back after the
- * merger; since everything but attention works row by row, this tower keeps the processor's
- * row order throughout and gives attention, for each window (or temporal slice), the list of
- * rows it covers.  Per (window, head) the rows' q, k, v are gathered into small contiguous
- * buffers, attended with two sgemm calls, and the result scattered back. */
+ * As the reference does, the blocks run on the patches in window order (window after
+ * window, the merge units of a window in raster order, a unit's patches consecutive): every
+ * window, and every temporal slice for full attention, is then a run of consecutive rows,
+ * which attention reads where they are (vit_attn.c).  The rows are permuted once after the
+ * patch embedding and back after the last block (and for taps); everything else works row
+ * by row. */
 #include "vit.h"
 
 #include <math.h>
@@ -39,7 +40,8 @@ struct qvl_vit {
 	float *inv_freq;     /* head_dim / 4 rotary frequencies */
 };
 
-/* Attention groups: group g is the rows idx[start[g] .. start[g] + len[g]) (original order). */
+/* Attention groups: group g is the rows start[g] .. start[g] + len[g] of the window order;
+ * for the windows' plan, idx[i] is the processor's row at position i of that order. */
 struct attn_plan {
 	int64_t *idx;
 	int64_t *start, *len;
@@ -224,12 +226,12 @@ plan_free(struct attn_plan *p)
 static int
 plan_alloc(struct attn_plan *p, int64_t n, int64_t ngroups, qvl_err *err)
 {
-	p->idx = malloc((size_t)n * sizeof *p->idx);
+	p->idx = n > 0 ? malloc((size_t)n * sizeof *p->idx) : NULL;
 	p->start = malloc((size_t)ngroups * sizeof *p->start);
 	p->len = malloc((size_t)ngroups * sizeof *p->len);
 	p->ngroups = ngroups;
 	p->maxlen = 0;
-	if (p->idx == NULL || p->start == NULL || p->len == NULL) {
+	if ((n > 0 && p->idx == NULL) || p->start == NULL || p->len == NULL) {
 		plan_free(p);
 		return qvl_fail_errno(err, "attention plan");
 	}
@@ -269,16 +271,15 @@ plan_windows(const qvl_vision_config *c, const int64_t g[3], struct attn_plan *p
 	return 0;
 }
 
-/* One group per temporal slice: full attention never crosses frames (or images). */
+/* One group per temporal slice: full attention never crosses frames (or images), and the
+ * window order keeps each frame's rows together. */
 static int
 plan_slices(const int64_t g[3], struct attn_plan *p, qvl_err *err)
 {
 	int64_t frame = g[1] * g[2];
 
-	if (plan_alloc(p, g[0] * frame, g[0], err) < 0)
+	if (plan_alloc(p, 0, g[0], err) < 0)
 		return -1;
-	for (int64_t i = 0; i < g[0] * frame; i++)
-		p->idx[i] = i;
 	for (int64_t t = 0; t < g[0]; t++) {
 		p->start[t] = t * frame;
 		p->len[t] = frame;
@@ -355,7 +356,7 @@ add_task(void *ctx, long chunk, int thread)
 
 struct attn_job {
 	const struct attn_plan *plan;
-	const float *qkv;        /* [n, 3 * d], q and k rotated */
+	const float *qkv;        /* [n, 3 * d] in window order, q and k rotated */
 	float *out;              /* [n, d] */
 	int64_t d, maxlen;
 	int heads, head_dim;
@@ -369,21 +370,23 @@ attn_task(void *ctx, long index, int thread)
 	int64_t g = index / j->heads;
 
 	qvl_vit_attn_group(j->qkv, j->d, (int)(index % j->heads), j->head_dim,
-	    j->plan->idx + j->plan->start[g], j->plan->len[g], j->maxlen, j->scratch[thread],
+	    j->plan->start[g], j->plan->len[g], j->maxlen, j->scratch[thread],
 	    j->out);
 }
 
-/* cos/sin [n, head_dim / 2] of each row's (row, col) in the un-merged patch grid: the first
- * head_dim / 4 frequencies turn with the row, the next head_dim / 4 with the column. */
+/* cos/sin [n, head_dim / 2] of each row of the window order (the processor's row
+ * order[i]) at its (row, col) in the un-merged patch grid: the first head_dim / 4
+ * frequencies turn with the row, the next head_dim / 4 with the column. */
 static void
-rope_tables(const qvl_vit *vit, const int64_t g[3], float *cos_t, float *sin_t)
+rope_tables(const qvl_vit *vit, const int64_t g[3], const int64_t *order, float *cos_t,
+    float *sin_t)
 {
 	int64_t m = vit->cfg.spatial_merge_size, mm = m * m, wm = g[2] / m;
 	int64_t frame = g[1] * g[2];
 	int quarter = vit->cfg.head_dim / 4, half = 2 * quarter;
 
 	for (int64_t r = 0; r < g[0] * frame; r++) {
-		int64_t local = r % frame, unit = local / mm, k = local % mm;
+		int64_t local = order[r] % frame, unit = local / mm, k = local % mm;
 		int64_t row = unit / wm * m + k / m, col = unit % wm * m + k % m;
 
 		for (int i = 0; i < quarter; i++) {
@@ -415,6 +418,18 @@ alloc_floats(int64_t a, int64_t b, qvl_err *err)
 	return p;
 }
 
+/* dst[i] = src[order[i]] (to window order) or dst[order[i]] = src[i] (back), rows of d. */
+static void
+permute_rows(const float *src, const int64_t *order, int64_t n, int64_t d, int back,
+    float *dst)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const float *a = back ? src + i * d : src + order[i] * d;
+		float *b = back ? dst + order[i] * d : dst + i * d;
+		memcpy(b, a, (size_t)d * sizeof *b);
+	}
+}
+
 int
 qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t g[3], float *x,
     const unsigned char *tap_mask, qvl_vit_tap_fn tap, void *tap_ctx, qvl_err *err)
@@ -423,7 +438,8 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	int64_t n, d = c->hidden_size, f = c->intermediate_size, hd = c->head_dim;
 	int nthreads = pool != NULL ? qvl_pool_threads(pool) : 1;
 	struct attn_plan win = { 0 }, full = { 0 };
-	float *h = NULL, *qkv = NULL, *gate = NULL, *up = NULL, *cos_t = NULL, *sin_t = NULL;
+	float *res = NULL, *h = x, *qkv = NULL, *gate = NULL, *up = NULL, *cos_t = NULL;
+	float *sin_t = NULL;
 	float **scratch = NULL;
 	int64_t maxlen, per_thread;
 	int rc = -1;
@@ -446,7 +462,7 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 		    err) < 0)
 			goto out;
 	}
-	if ((h = alloc_floats(n, d, err)) == NULL || (qkv = alloc_floats(n, 3 * d, err)) == NULL ||
+	if ((res = alloc_floats(n, d, err)) == NULL || (qkv = alloc_floats(n, 3 * d, err)) == NULL ||
 	    (gate = alloc_floats(n, f, err)) == NULL || (up = alloc_floats(n, f, err)) == NULL ||
 	    (cos_t = alloc_floats(n, hd / 2, err)) == NULL ||
 	    (sin_t = alloc_floats(n, hd / 2, err)) == NULL)
@@ -458,11 +474,13 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	for (int i = 0; i < nthreads; i++)
 		if ((scratch[i] = alloc_floats(per_thread, 1, err)) == NULL)
 			goto out;
-	rope_tables(vit, g, cos_t, sin_t);
+	rope_tables(vit, g, win.idx, cos_t, sin_t);
 
 	qvl_matmul(pool, &vit->patch, NULL, pixels, n, x);
 	if (tap != NULL && tap_mask != NULL && tap_mask[0] && tap(tap_ctx, -1, x, n, d, err) != 0)
 		goto out;
+	/* The residual stream in window order; the caller's x (h) is the blocks' work buffer. */
+	permute_rows(x, win.idx, n, d, 0, res);
 	for (int bi = 0; bi < c->depth; bi++) {
 		const struct vit_block *b = &vit->blocks[bi];
 		struct rows_job rj;
@@ -472,7 +490,7 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 			.maxlen = maxlen,
 		};
 
-		qvl_rms_norm(pool, x, b->norm1, n, d, RMS_EPS, h);
+		qvl_rms_norm(pool, res, b->norm1, n, d, RMS_EPS, h);
 		qvl_matmul(pool, &b->qkv, b->qkv_b, h, n, qkv);
 		rj = (struct rows_job){ .n = n, .d = 3 * d, .y = qkv, .cos = cos_t, .sin = sin_t,
 		    .heads = c->num_heads, .head_dim = c->head_dim };
@@ -480,21 +498,24 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 		qvl_pool_run(pool, (long)(aj.plan->ngroups * c->num_heads), attn_task, &aj);
 		/* The projection lands in qkv's space, free again after attention. */
 		qvl_matmul(pool, &b->proj, b->proj_b, h, n, qkv);
-		rj = (struct rows_job){ .n = n, .d = d, .x = qkv, .y = x };
+		rj = (struct rows_job){ .n = n, .d = d, .x = qkv, .y = res };
 		qvl_pool_run(pool, chunks(n, ROW_CHUNK), add_task, &rj);
 
-		qvl_rms_norm(pool, x, b->norm2, n, d, RMS_EPS, h);
+		qvl_rms_norm(pool, res, b->norm2, n, d, RMS_EPS, h);
 		qvl_matmul(pool, &b->gate, b->gate_b, h, n, gate);
 		qvl_matmul(pool, &b->up, b->up_b, h, n, up);
 		rj = (struct rows_job){ .n = n, .d = f, .x = up, .y = gate };
 		qvl_pool_run(pool, chunks(n, ROW_CHUNK), swiglu_task, &rj);
 		qvl_matmul(pool, &b->down, b->down_b, gate, n, h);
-		rj = (struct rows_job){ .n = n, .d = d, .x = h, .y = x };
+		rj = (struct rows_job){ .n = n, .d = d, .x = h, .y = res };
 		qvl_pool_run(pool, chunks(n, ROW_CHUNK), add_task, &rj);
-		if (tap != NULL && tap_mask != NULL && tap_mask[bi + 1] &&
-		    tap(tap_ctx, bi, x, n, d, err) != 0)
-			goto out;
+		if (tap != NULL && tap_mask != NULL && tap_mask[bi + 1]) {
+			permute_rows(res, win.idx, n, d, 1, h);
+			if (tap(tap_ctx, bi, h, n, d, err) != 0)
+				goto out;
+		}
 	}
+	permute_rows(res, win.idx, n, d, 1, x);
 	rc = 0;
 out:
 	plan_free(&win);
@@ -503,7 +524,7 @@ out:
 		for (int i = 0; i < nthreads; i++)
 			free(scratch[i]);
 	free(scratch);
-	free(h);
+	free(res);
 	free(qkv);
 	free(gate);
 	free(up);

@@ -11,9 +11,10 @@
 size_t qvl_vit_attn_scratch_floats(int64_t maxlen, int head_dim);
 
 /* For head `head` of the rotated qkv rows [n, 3 * d] (q | k | v, each heads x head_dim),
- * out[rows[i], head] = softmax(q_i · Kᵀ / sqrt(head_dim)) · V over the rows of the group.
+ * out[i, head] = softmax(q_i · Kᵀ / sqrt(head_dim)) · V over the group of rows
+ * row0 .. row0 + len, for i in the group (out is [n, d]).
  * scratch: qvl_vit_attn_scratch_floats(maxlen, head_dim) floats of the calling thread. */
-void qvl_vit_attn_group(const float *qkv, int64_t d, int head, int head_dim,
-    const int64_t *rows, int64_t len, int64_t maxlen, float *scratch, float *out);
+void qvl_vit_attn_group(const float *qkv, int64_t d, int head, int head_dim, int64_t row0,
+    int64_t len, int64_t maxlen, float *scratch, float *out);
 
 #endif
