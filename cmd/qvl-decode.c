@@ -377,6 +377,8 @@ main(int argc, char **argv)
 	    (path == NULL || strcmp(path, "-") == 0))
 		die(EXIT_USAGE, "-f -: stdin cannot hold both the prompt and the stream "
 		    "(use --text-only or give the stream as FILE)");
+	if (o.batch > 1 && !o.each)
+		die(EXIT_USAGE, "--batch runs the conversations of --each together: give both");
 	if (!o.seed_set)
 		o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	md.dir = cmd_model_dir(o.model);

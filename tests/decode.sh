@@ -113,6 +113,7 @@ check "batch: sampled JSON the same as one at a time" cmp $TMP/batch1.json $TMP/
 check "batch: logits the same as one at a time" cmp $TMP/batch1.logits $TMP/batch4.logits
 check_fails "batch 0" 2 $D -p a --each --batch 0 --text-only
 check_fails "batch 9" 2 $D -p a --each --batch 9 --text-only
+check_grep "batch without --each" 'batch runs the conversations of --each' $D -p a --batch 2 --text-only
 
 # --stop cuts the text before the stop string
 first=$(head -c 6 "$TMP/t1")
