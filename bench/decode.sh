@@ -24,7 +24,8 @@ cd "$(dirname "$0")/.."
 M=${1:-${QVL_BENCH_MODEL:-bench/models/3b}}
 T=${THREADS:-2}
 N=${TOKENS:-128}
-make -s bin/qvl-decode build/bench/decode build/bench/membw build/bench/vit >/dev/null
+make -s bin/qvl-decode bin/qvl-vit bin/qvl-merge build/bench/decode build/bench/membw \
+    build/bench/vit >/dev/null
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 
 # A 512-token prompt: the chat template's 21 tokens and 491 times " the".
@@ -105,7 +106,6 @@ done
 # (wall time less the prompts' prefill).
 Q8M=${Q8:-$M-q8}
 if [[ -f $Q8M/config.json ]]; then
-	make -s bin/qvl-vit bin/qvl-merge >/dev/null
 	build/bench/vit pixels 1 12 16 >"$TMP/px1"
 	cat "$TMP/px1" "$TMP/px1" "$TMP/px1" "$TMP/px1" >"$TMP/px4"
 	bin/qvl-vit -m "$Q8M" -t "$T" --precision bf16 "$TMP/px4" |

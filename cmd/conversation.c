@@ -280,7 +280,7 @@ conv_next(const struct model *md, const struct opts *o, struct conv *c, int keep
 static void
 conv_end(const struct opts *o, struct conv *c, FILE *logits_f, const char *source)
 {
-	int V = c->llm ? qvl_llm_config(c->llm)->text.vocab_size : 0;
+	int V = qvl_llm_config(c->llm)->text.vocab_size;
 	qvl_err err;
 
 	if (source && !o->json)

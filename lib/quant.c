@@ -60,6 +60,16 @@ f16_at_least(float s)
 #define Q8_LANES 16 /* 1 + SHRINK_STEPS candidates */
 #define Q4_LANES 64 /* 1 + 2 * 25 candidates */
 
+/* The q8 code of x for step d: nearest, clamped to -127..127 (0 when d is 0). */
+static inline float
+q8_code(float x, float d)
+{
+	float v = nearbyintf(x / d);
+
+	v = v > 127 ? 127 : v < -127 ? -127 : v;
+	return d > 0 ? v : 0;
+}
+
 /* Squared errors of a block coded with steps d[k] (q8: codes -127..127, symmetric). */
 static void
 q8_sse_lanes(const float *w, int64_t len, const float *restrict d, double *restrict e)
@@ -69,10 +79,7 @@ q8_sse_lanes(const float *w, int64_t len, const float *restrict d, double *restr
 	for (int64_t c = 0; c < len; c++) {
 		float x = w[c];
 		for (int k = 0; k < Q8_LANES; k++) {
-			float v = nearbyintf(x / d[k]);
-			v = v > 127 ? 127 : v < -127 ? -127 : v;
-			v = d[k] > 0 ? v : 0;
-			float r = x - d[k] * v;
+			float r = x - d[k] * q8_code(x, d[k]);
 			e[k] += (double)r * r;
 		}
 	}
@@ -138,10 +145,8 @@ qvl_quant_q8_row(const float *w, int64_t cols, int8_t *q, uint16_t *scales)
 			if (e[k] < e[best])
 				scales[b] = h[best = k];
 		d = qvl_f16_to_f32(scales[b]);
-		for (int64_t c = 0; c < len; c++) {
-			float v = d > 0 ? nearbyintf(w[c0 + c] / d) : 0;
-			q[c0 + c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-		}
+		for (int64_t c = 0; c < len; c++)
+			q[c0 + c] = (int8_t)q8_code(w[c0 + c], d);
 	}
 }
 
