@@ -269,6 +269,37 @@ test_case(qvl_pool *pool2, qvl_dtype dtype, int64_t rows, int64_t cols, int64_t 
 	free(y2);
 }
 
+/* bf16 precision on a q8 matrix of many short rows (140000 x 64): two tiles whose products
+ * go to oneDNN in chunks of inputs (dense blocks of 4 M floats: 59 inputs a chunk), the
+ * last chunk short; each output as the BF16-rounded product with the bias. */
+static void
+test_tile_chunks(qvl_pool *pool)
+{
+	int64_t rows = 140000, cols = 64, n = 70;
+	struct mat t;
+	float *x = malloc((size_t)(n * cols) * sizeof *x);
+	float *bias = malloc((size_t)rows * sizeof *bias);
+	float *y = malloc((size_t)(n * rows) * sizeof *y);
+
+	mat_make(&t, QVL_I8, rows, cols);
+	for (int64_t i = 0; i < n * cols; i++)
+		x[i] = rnd_float();
+	for (int64_t r = 0; r < rows; r++)
+		bias[r] = rnd_float();
+	qvl_pool_set_precision(pool, QVL_PRECISION_BF16);
+	qvl_matmul(pool, &t.m, bias, x, n, y);
+	qvl_pool_set_precision(pool, QVL_PRECISION_F32);
+	double e = rel_error(&t, bias, x, n, y, 0), eb = rel_error(&t, bias, x, n, y,
+	    ROUND_X | ROUND_W);
+	CHECK(e < 8e-3 && (eb < 1e-4 || e < 2e-5 + 4e-5),
+	    "qvl_matmul bf16 precision q8 [%lld, %lld] n=%lld (chunked tiles): error %.3g, "
+	    "%.3g vs bf16", (long long)rows, (long long)cols, (long long)n, e, eb);
+	mat_free(&t);
+	free(x);
+	free(bias);
+	free(y);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -305,6 +336,7 @@ main(int argc, char **argv)
 	}
 	/* bf16 precision on a q8 matrix of 8.6 M values: two BF16 tiles, the last short. */
 	test_case(pool2, QVL_I8, 4200, 2048, 30);
+	test_tile_chunks(pool2);
 	qvl_pool_free(pool2);
 	qvl_pool_free(pool3);
 	return TEST_DONE();
