@@ -40,6 +40,15 @@ round_bf16_avx512(const float *x, uint16_t *xb, int64_t count)
 		xb[i] = qvl_f32_to_bf16(x[i]);
 }
 
+static int
+bf16_usable(void)
+{
+	const qvl_cpu *cpu = qvl_cpu_get();
+
+	/* Without native BF16 oneDNN emulates it slowly: float32 sgemm is faster and exact. */
+	return (cpu->avx512bf16 || cpu->amx) && cpu->level >= QVL_CPU_AVX512BF16;
+}
+
 static void
 round_task(void *ctx, long task, int thread)
 {
@@ -62,19 +71,24 @@ round_task(void *ctx, long task, int thread)
  * Looked up at run time: oneDNN may be built on other threading, and then there is
  * nothing to do. */
 static int (*omp_pause_all)(int);
-static pthread_once_t omp_pause_once = PTHREAD_ONCE_INIT;
+static int (*omp_max_threads)(void);
+static void (*omp_set_threads)(int);
+static pthread_once_t omp_lookup_once = PTHREAD_ONCE_INIT;
 
 static void
-omp_pause_lookup(void)
+omp_lookup(void)
 {
-	if (dnnl_version()->cpu_runtime == DNNL_RUNTIME_OMP)
-		*(void **)&omp_pause_all = dlsym(RTLD_DEFAULT, "omp_pause_resource_all");
+	if (dnnl_version()->cpu_runtime != DNNL_RUNTIME_OMP)
+		return;
+	*(void **)&omp_pause_all = dlsym(RTLD_DEFAULT, "omp_pause_resource_all");
+	*(void **)&omp_max_threads = dlsym(RTLD_DEFAULT, "omp_get_max_threads");
+	*(void **)&omp_set_threads = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
 }
 
 static void
 omp_release(void)
 {
-	pthread_once(&omp_pause_once, omp_pause_lookup);
+	pthread_once(&omp_lookup_once, omp_lookup);
 	if (omp_pause_all)
 		omp_pause_all(1); /* omp_pause_soft */
 }
@@ -247,12 +261,10 @@ int
 qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
     int64_t n, float *y)
 {
-	const qvl_cpu *cpu = qvl_cpu_get();
 	uint16_t *xb = NULL;
 	int rc;
 
-	/* Without native BF16 oneDNN emulates it slowly: float32 sgemm is faster and exact. */
-	if (!(cpu->avx512bf16 || cpu->amx) || cpu->level < QVL_CPU_AVX512BF16 || n <= 0 ||
+	if (!bf16_usable() || n <= 0 ||
 	    w->rows <= 0 || w->cols <= 0)
 		return -1;
 	if ((xb = qvl_alloc((size_t)(n * w->cols) * sizeof *xb)) == NULL)
@@ -269,6 +281,177 @@ qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, con
 	else
 		rc = matmul_tiles(pool, w, bias, xb, n, y);
 	free(xb);
+	return rc;
+}
+
+/* Products on one thread.  OpenMP's thread count is a per-thread setting: held at 1
+ * around each call (primitives are compiled for the count they are made under, so they
+ * are made under it too), a pool thread runs oneDNN without starting a team of its own. */
+#define LOCAL_PRIMS 32
+
+struct local_prim {
+	int64_t batch, m, n, k;
+	int b_transposed;
+	float alpha;
+	dnnl_primitive_t prim;
+	dnnl_memory_t a, b, c;
+};
+
+struct qvl_dnnl_local {
+	dnnl_engine_t engine;
+	dnnl_stream_t stream;
+	int count;
+	struct local_prim prims[LOCAL_PRIMS];
+};
+
+void
+qvl_dnnl_round_bf16(const float *x, uint16_t *xb, int64_t count)
+{
+	round_bf16_avx512(x, xb, count);
+}
+
+__attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl"))) void
+qvl_dnnl_round_bf16_scaled(const float *x, float scale, uint16_t *xb, int64_t count)
+{
+	__m512 s = _mm512_set1_ps(scale);
+	int64_t i = 0;
+
+	for (; i + 16 <= count; i += 16) {
+		__m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + i), s));
+		_mm256_storeu_si256((__m256i *)(xb + i), (__m256i)h);
+	}
+	for (; i < count; i++)
+		xb[i] = qvl_f32_to_bf16(x[i] * scale);
+}
+
+qvl_dnnl_local *
+qvl_dnnl_local_new(void)
+{
+	qvl_dnnl_local *local;
+	unsigned runtime = dnnl_version()->cpu_runtime;
+
+	pthread_once(&omp_lookup_once, omp_lookup);
+	if (!bf16_usable() || !(runtime == DNNL_RUNTIME_SEQ ||
+	    (runtime == DNNL_RUNTIME_OMP && omp_max_threads && omp_set_threads)))
+		return NULL;
+	if ((local = calloc(1, sizeof *local)) == NULL)
+		return NULL;
+	if (dnnl_engine_create(&local->engine, dnnl_cpu, 0) != dnnl_success ||
+	    dnnl_stream_create(&local->stream, local->engine, dnnl_stream_default_flags) !=
+	    dnnl_success) {
+		qvl_dnnl_local_free(local);
+		return NULL;
+	}
+	return local;
+}
+
+static void
+local_prim_free(struct local_prim *p)
+{
+	if (p->a)
+		dnnl_memory_destroy(p->a);
+	if (p->b)
+		dnnl_memory_destroy(p->b);
+	if (p->c)
+		dnnl_memory_destroy(p->c);
+	if (p->prim)
+		dnnl_primitive_destroy(p->prim);
+	*p = (struct local_prim){ 0 };
+}
+
+void
+qvl_dnnl_local_free(qvl_dnnl_local *local)
+{
+	if (local == NULL)
+		return;
+	for (int i = 0; i < local->count; i++)
+		local_prim_free(&local->prims[i]);
+	if (local->stream)
+		dnnl_stream_destroy(local->stream);
+	if (local->engine)
+		dnnl_engine_destroy(local->engine);
+	free(local);
+}
+
+static int
+local_prim_make(qvl_dnnl_local *local, struct local_prim *p)
+{
+	dnnl_memory_desc_t a_md, b_md, c_md;
+	dnnl_matmul_desc_t desc;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_dims_t a_dims = {p->batch, p->m, p->k}, b_dims = {p->batch, p->k, p->n},
+	    c_dims = {p->batch, p->m, p->n};
+	int ok;
+
+	ok = dnnl_primitive_attr_create(&attr) == dnnl_success &&
+	    dnnl_primitive_attr_set_output_scales(attr, 1, 0, &p->alpha) == dnnl_success &&
+	    dnnl_memory_desc_init_by_tag(&a_md, 3, a_dims, dnnl_bf16, dnnl_abc) ==
+	    dnnl_success &&
+	    dnnl_memory_desc_init_by_tag(&b_md, 3, b_dims, dnnl_bf16,
+	    p->b_transposed ? dnnl_acb : dnnl_abc) == dnnl_success &&
+	    dnnl_memory_desc_init_by_tag(&c_md, 3, c_dims, dnnl_f32, dnnl_abc) ==
+	    dnnl_success &&
+	    dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md) == dnnl_success &&
+	    dnnl_primitive_desc_create(&pd, &desc, attr, local->engine, NULL) == dnnl_success &&
+	    dnnl_primitive_create(&p->prim, pd) == dnnl_success &&
+	    dnnl_memory_create(&p->a, &a_md, local->engine, DNNL_MEMORY_NONE) ==
+	    dnnl_success &&
+	    dnnl_memory_create(&p->b, &b_md, local->engine, DNNL_MEMORY_NONE) ==
+	    dnnl_success &&
+	    dnnl_memory_create(&p->c, &c_md, local->engine, DNNL_MEMORY_NONE) == dnnl_success;
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+	if (!ok)
+		local_prim_free(p);
+	return ok ? 0 : -1;
+}
+
+int
+qvl_dnnl_bmm(qvl_dnnl_local *local, int64_t batch, int64_t m, int64_t n, int64_t k,
+    float alpha, const uint16_t *a, const uint16_t *b, int b_transposed, float *c)
+{
+	struct local_prim *p = NULL, once = {batch, m, n, k, b_transposed != 0, alpha, NULL,
+	    NULL, NULL, NULL};
+	int threads = omp_max_threads ? omp_max_threads() : 1, rc = -1;
+
+	if (omp_set_threads)
+		omp_set_threads(1);
+	for (int i = 0; i < local->count && p == NULL; i++) {
+		struct local_prim *q = &local->prims[i];
+
+		if (q->batch == batch && q->m == m && q->n == n && q->k == k &&
+		    q->b_transposed == once.b_transposed && q->alpha == alpha)
+			p = q;
+	}
+	if (p == NULL) {
+		/* A shape beyond the first LOCAL_PRIMS is made for this call alone. */
+		p = local->count < LOCAL_PRIMS ? &local->prims[local->count] : &once;
+		*p = once;
+		if (local_prim_make(local, p) < 0)
+			goto out;
+		if (p != &once)
+			local->count++;
+	}
+	{
+		dnnl_exec_arg_t args[3] = {
+			{DNNL_ARG_SRC, p->a}, {DNNL_ARG_WEIGHTS, p->b}, {DNNL_ARG_DST, p->c},
+		};
+		if (dnnl_memory_set_data_handle(p->a, (void *)a) != dnnl_success ||
+		    dnnl_memory_set_data_handle(p->b, (void *)b) != dnnl_success ||
+		    dnnl_memory_set_data_handle(p->c, c) != dnnl_success ||
+		    dnnl_primitive_execute(p->prim, local->stream, 3, args) != dnnl_success ||
+		    dnnl_stream_wait(local->stream) != dnnl_success)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (p == &once)
+		local_prim_free(&once);
+	if (omp_set_threads)
+		omp_set_threads(threads);
 	return rc;
 }
 
@@ -290,6 +473,41 @@ qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, con
 {
 	(void)pool, (void)w, (void)bias, (void)x, (void)n, (void)y;
 	return -1;
+}
+
+qvl_dnnl_local *
+qvl_dnnl_local_new(void)
+{
+	return NULL;
+}
+
+void
+qvl_dnnl_local_free(qvl_dnnl_local *local)
+{
+	(void)local;
+}
+
+int
+qvl_dnnl_bmm(qvl_dnnl_local *local, int64_t batch, int64_t m, int64_t n, int64_t k,
+    float alpha, const uint16_t *a, const uint16_t *b, int b_transposed, float *c)
+{
+	(void)local, (void)batch, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)b;
+	(void)b_transposed, (void)c;
+	return -1;
+}
+
+void
+qvl_dnnl_round_bf16(const float *x, uint16_t *xb, int64_t count)
+{
+	for (int64_t i = 0; i < count; i++)
+		xb[i] = qvl_f32_to_bf16(x[i]);
+}
+
+void
+qvl_dnnl_round_bf16_scaled(const float *x, float scale, uint16_t *xb, int64_t count)
+{
+	for (int64_t i = 0; i < count; i++)
+		xb[i] = qvl_f32_to_bf16(x[i] * scale);
 }
 
 const char *

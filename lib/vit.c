@@ -46,6 +46,12 @@ struct attn_plan {
 	int64_t *idx;
 	int64_t *start, *len;
 	int64_t ngroups, maxlen;
+	/* bf16 precision: packing tasks (rows r0 .. r1 of a group) and attention tasks
+	 * (queries i0 .. i0 + qn of heads head0 .. + nheads of a group) */
+	struct pack_task { int64_t group, r0, r1; } *packs;
+	struct bf16_task { int64_t group, i0, qn; int head0, nheads; } *tasks;
+	int64_t npacks, ntasks;
+	size_t scratch_bytes; /* per thread */
 };
 
 static int
@@ -220,6 +226,8 @@ plan_free(struct attn_plan *p)
 	free(p->idx);
 	free(p->start);
 	free(p->len);
+	free(p->packs);
+	free(p->tasks);
 	memset(p, 0, sizeof *p);
 }
 
@@ -285,6 +293,45 @@ plan_slices(const int64_t g[3], struct attn_plan *p, qvl_err *err)
 		p->len[t] = frame;
 	}
 	p->maxlen = frame;
+	return 0;
+}
+
+/* The bf16 precision's tasks of a plan (vit_attn.c). */
+static int
+plan_bf16(struct attn_plan *p, int heads, int head_dim, qvl_err *err)
+{
+	int64_t npacks = 0, ntasks = 0;
+
+	for (int64_t g = 0; g < p->ngroups; g++) {
+		int nheads;
+		int64_t qn;
+
+		qvl_vit_attn_bf16_task(heads, p->len[g], &nheads, &qn);
+		npacks += (p->len[g] + ROW_CHUNK - 1) / ROW_CHUNK;
+		ntasks += (int64_t)(heads / nheads) * ((p->len[g] + qn - 1) / qn);
+	}
+	p->packs = malloc((size_t)(npacks > 0 ? npacks : 1) * sizeof *p->packs);
+	p->tasks = malloc((size_t)(ntasks > 0 ? ntasks : 1) * sizeof *p->tasks);
+	if (p->packs == NULL || p->tasks == NULL)
+		return qvl_fail_errno(err, "attention plan");
+	p->npacks = p->ntasks = 0;
+	for (int64_t g = 0; g < p->ngroups; g++) {
+		int nheads;
+		int64_t qn, len = p->len[g];
+		size_t bytes;
+
+		qvl_vit_attn_bf16_task(heads, len, &nheads, &qn);
+		bytes = qvl_vit_attn_bf16_scratch_bytes(nheads, qn, len, head_dim);
+		if (bytes > p->scratch_bytes)
+			p->scratch_bytes = bytes;
+		for (int64_t r = 0; r < len; r += ROW_CHUNK)
+			p->packs[p->npacks++] = (struct pack_task){ g, r,
+			    r + ROW_CHUNK < len ? r + ROW_CHUNK : len };
+		for (int h = 0; h < heads; h += nheads)
+			for (int64_t i = 0; i < len; i += qn)
+				p->tasks[p->ntasks++] = (struct bf16_task){ g, i,
+				    len - i < qn ? len - i : qn, h, nheads };
+	}
 	return 0;
 }
 
@@ -358,20 +405,50 @@ struct attn_job {
 	const struct attn_plan *plan;
 	const float *qkv;        /* [n, 3 * d] in window order, q and k rotated */
 	float *out;              /* [n, d] */
-	int64_t d, maxlen;
+	int64_t n, d, maxlen;
 	int heads, head_dim;
 	float **scratch;         /* per thread */
+	/* bf16 precision */
+	uint16_t *packed;        /* [3][n, d] */
+	qvl_dnnl_local **local;  /* per thread */
+	void **bf16_scratch;     /* per thread */
 };
 
 static void
 attn_task(void *ctx, long index, int thread)
 {
 	const struct attn_job *j = ctx;
-	int64_t g = index / j->heads;
+	int64_t g = index / j->heads, len = j->plan->len[g];
 
 	qvl_vit_attn_group(j->qkv, j->d, (int)(index % j->heads), j->head_dim,
-	    j->plan->start[g], j->plan->len[g], j->maxlen, j->scratch[thread],
-	    j->out);
+	    j->plan->start[g], len, 0, len, j->maxlen, j->scratch[thread], j->out);
+}
+
+static void
+pack_task(void *ctx, long index, int thread)
+{
+	const struct attn_job *j = ctx;
+	const struct pack_task *t = &j->plan->packs[index];
+	int64_t row0 = j->plan->start[t->group];
+
+	(void)thread;
+	qvl_vit_attn_pack(j->qkv, j->n, j->d, j->head_dim, row0, j->plan->len[t->group],
+	    row0 + t->r0, row0 + t->r1, j->packed);
+}
+
+static void
+attn_bf16_task(void *ctx, long index, int thread)
+{
+	const struct attn_job *j = ctx;
+	const struct bf16_task *t = &j->plan->tasks[index];
+	int64_t row0 = j->plan->start[t->group], len = j->plan->len[t->group];
+
+	if (qvl_vit_attn_bf16(j->local[thread], j->packed, j->n, j->d, j->head_dim, row0, len,
+	    t->head0, t->nheads, t->i0, t->qn, j->bf16_scratch[thread], j->out) == 0)
+		return;
+	for (int h = t->head0; h < t->head0 + t->nheads; h++)
+		qvl_vit_attn_group(j->qkv, j->d, h, j->head_dim, row0, len, t->i0, t->qn,
+		    j->maxlen, j->scratch[thread], j->out);
 }
 
 /* cos/sin [n, head_dim / 2] of each row of the window order (the processor's row
@@ -430,6 +507,22 @@ permute_rows(const float *src, const int64_t *order, int64_t n, int64_t d, int b
 	}
 }
 
+/* One oneDNN context per pool thread, or NULL (then attention stays float32). */
+static qvl_dnnl_local **
+bf16_locals(int nthreads)
+{
+	qvl_dnnl_local **local = calloc((size_t)nthreads, sizeof *local);
+
+	for (int i = 0; local != NULL && i < nthreads; i++)
+		if ((local[i] = qvl_dnnl_local_new()) == NULL) {
+			while (i-- > 0)
+				qvl_dnnl_local_free(local[i]);
+			free(local);
+			local = NULL;
+		}
+	return local;
+}
+
 int
 qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t g[3], float *x,
     const unsigned char *tap_mask, qvl_vit_tap_fn tap, void *tap_ctx, qvl_err *err)
@@ -442,6 +535,11 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	float *sin_t = NULL;
 	float **scratch = NULL;
 	int64_t maxlen, per_thread;
+	/* bf16 precision: attention's products in oneDNN, one context per pool thread */
+	qvl_dnnl_local **local = NULL;
+	void **bf16_scratch = NULL;
+	uint16_t *packed = NULL;
+	size_t bf16_bytes = 0;
 	int rc = -1;
 
 	if (qvl_vit_check_input(c, g, g[0] * g[1] * g[2], c->patch_dim, err) < 0)
@@ -451,10 +549,19 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 		goto out;
 	maxlen = win.maxlen > full.maxlen ? win.maxlen : full.maxlen;
 	per_thread = (int64_t)qvl_vit_attn_scratch_floats(maxlen, (int)hd);
+	if (pool != NULL && qvl_pool_precision(pool) == QVL_PRECISION_BF16 &&
+	    (local = bf16_locals(nthreads)) != NULL) {
+		if (plan_bf16(&win, c->num_heads, c->head_dim, err) < 0 ||
+		    plan_bf16(&full, c->num_heads, c->head_dim, err) < 0)
+			goto out;
+		bf16_bytes = win.scratch_bytes > full.scratch_bytes ? win.scratch_bytes :
+		    full.scratch_bytes;
+	}
 	{
 		/* all activations at once, asked before any is touched (an OOM kill says nothing) */
 		double floats = (double)n * (double)(4 * d + 2 * f + hd) +
-		    (double)per_thread * nthreads;
+		    (double)per_thread * nthreads + (local != NULL ? 1.5 * (double)n * d +
+		    (double)bf16_bytes / sizeof(float) * nthreads : 0);
 		char what[96];
 		snprintf(what, sizeof what, "vision tower: activations for %lld patches",
 		    (long long)n);
@@ -474,6 +581,18 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	for (int i = 0; i < nthreads; i++)
 		if ((scratch[i] = alloc_floats(per_thread, 1, err)) == NULL)
 			goto out;
+	if (local != NULL) {
+		if ((packed = qvl_alloc((size_t)(3 * n * d) * sizeof *packed)) == NULL ||
+		    (bf16_scratch = calloc((size_t)nthreads, sizeof *bf16_scratch)) == NULL) {
+			qvl_fail_errno(err, "vision tower: attention in bf16");
+			goto out;
+		}
+		for (int i = 0; i < nthreads; i++)
+			if ((bf16_scratch[i] = qvl_alloc(bf16_bytes)) == NULL) {
+				qvl_fail_errno(err, "vision tower: attention in bf16");
+				goto out;
+			}
+	}
 	rope_tables(vit, g, win.idx, cos_t, sin_t);
 
 	qvl_matmul(pool, &vit->patch, NULL, pixels, n, x);
@@ -487,7 +606,8 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 		struct attn_job aj = {
 			.plan = b->full ? &full : &win, .qkv = qkv, .out = h, .d = d,
 			.heads = c->num_heads, .head_dim = c->head_dim, .scratch = scratch,
-			.maxlen = maxlen,
+			.maxlen = maxlen, .n = n, .packed = packed, .local = local,
+			.bf16_scratch = bf16_scratch,
 		};
 
 		qvl_rms_norm(pool, res, b->norm1, n, d, RMS_EPS, h);
@@ -495,7 +615,13 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 		rj = (struct rows_job){ .n = n, .d = 3 * d, .y = qkv, .cos = cos_t, .sin = sin_t,
 		    .heads = c->num_heads, .head_dim = c->head_dim };
 		qvl_pool_run(pool, chunks(n, ROW_CHUNK), rope_task, &rj);
-		qvl_pool_run(pool, (long)(aj.plan->ngroups * c->num_heads), attn_task, &aj);
+		if (local != NULL) {
+			qvl_pool_run(pool, (long)aj.plan->npacks, pack_task, &aj);
+			qvl_pool_run(pool, (long)aj.plan->ntasks, attn_bf16_task, &aj);
+		} else {
+			qvl_pool_run(pool, (long)(aj.plan->ngroups * c->num_heads), attn_task,
+			    &aj);
+		}
 		/* The projection lands in qkv's space, free again after attention. */
 		qvl_matmul(pool, &b->proj, b->proj_b, h, n, qkv);
 		rj = (struct rows_job){ .n = n, .d = d, .x = qkv, .y = res };
@@ -524,6 +650,15 @@ out:
 		for (int i = 0; i < nthreads; i++)
 			free(scratch[i]);
 	free(scratch);
+	if (local != NULL)
+		for (int i = 0; i < nthreads; i++) {
+			qvl_dnnl_local_free(local[i]);
+			if (bf16_scratch != NULL)
+				free(bf16_scratch[i]);
+		}
+	free(local);
+	free(bf16_scratch);
+	free(packed);
 	free(res);
 	free(qkv);
 	free(gate);

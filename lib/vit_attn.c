@@ -11,12 +11,21 @@
  * against 50-70 for qvl's own register-blocked loops before.
  *
  * Scratch: scores [QUERY_BLOCK, maxlen], out [QUERY_BLOCK, head_dim].  Blocks depend only
- * on len, never on the threads. */
+ * on len, never on the threads.
+ *
+ * In bf16 precision the products go to oneDNN (AMX where the CPU has it), each pool
+ * thread running its own single-threaded calls.  oneDNN's fast kernels (brgemm) take only
+ * dense batches, so the rotated q, k and v are first rounded to BF16 in head-major blocks
+ * per group (qvl_vit_attn_pack); a task then covers all heads of a window (one batched
+ * product for the scores, one for the output) or, for full attention, a block of queries
+ * of one head.  The softmax is float32 and its probabilities are rounded to BF16 after the
+ * division, as the reference does running in bfloat16. */
 #include "vit_attn.h"
 
 #include <math.h>
 #include <string.h>
 
+#include "kernels_dnnl.h"
 #include "matmul.h"
 #include "vmath.h"
 
@@ -32,14 +41,14 @@ qvl_vit_attn_scratch_floats(int64_t maxlen, int head_dim)
 
 void
 qvl_vit_attn_group(const float *qkv, int64_t d, int head, int hd, int64_t row0, int64_t len,
-    int64_t maxlen, float *scratch, float *out)
+    int64_t q0, int64_t qn, int64_t maxlen, float *scratch, float *out)
 {
 	const float *q = qkv + row0 * 3 * d + (int64_t)head * hd, *k = q + d, *v = q + 2 * d;
 	float *s = scratch, *o = s + QUERY_BLOCK * maxlen, sums[QUERY_BLOCK];
 	float scale = 1.0f / sqrtf((float)hd);
 
-	for (int64_t i0 = 0; i0 < len; i0 += QUERY_BLOCK) {
-		int64_t nq = len - i0 < QUERY_BLOCK ? len - i0 : QUERY_BLOCK;
+	for (int64_t i0 = q0; i0 < q0 + qn; i0 += QUERY_BLOCK) {
+		int64_t nq = q0 + qn - i0 < QUERY_BLOCK ? q0 + qn - i0 : QUERY_BLOCK;
 
 		qvl_sgemm_nt(nq, len, hd, scale, q + i0 * 3 * d, 3 * d, k, 3 * d, 0.0f, s, len);
 		for (int64_t r = 0; r < nq; r++)
@@ -52,4 +61,72 @@ qvl_vit_attn_group(const float *qkv, int64_t d, int head, int hd, int64_t row0, 
 				dst[c] = o[r * hd + c] * inv;
 		}
 	}
+}
+
+/* Scores of one bf16 task, at most (floats): a window's heads together when they fit. */
+#define SCORE_BUDGET (1 << 18)
+
+void
+qvl_vit_attn_bf16_task(int heads, int64_t len, int *nheads, int64_t *qn)
+{
+	if ((int64_t)heads * len * len <= SCORE_BUDGET) {
+		*nheads = heads;
+		*qn = len;
+		return;
+	}
+	*nheads = 1;
+	*qn = SCORE_BUDGET / len / 16 * 16;
+	if (*qn < 16)
+		*qn = 16;
+	if (*qn > len)
+		*qn = len;
+}
+
+size_t
+qvl_vit_attn_bf16_scratch_bytes(int nheads, int64_t qn, int64_t len, int head_dim)
+{
+	size_t scores = (size_t)nheads * (size_t)qn * (size_t)len;
+
+	return scores * (sizeof(float) + sizeof(uint16_t)) +
+	    (size_t)nheads * (size_t)qn * (size_t)head_dim * sizeof(float) + 64;
+}
+
+void
+qvl_vit_attn_pack(const float *qkv, int64_t n, int64_t d, int head_dim, int64_t row0,
+    int64_t len, int64_t r0, int64_t r1, uint16_t *packed)
+{
+	int heads = (int)(d / head_dim);
+
+	for (int64_t r = r0; r < r1; r++)
+		for (int part = 0; part < 3; part++)
+			for (int h = 0; h < heads; h++)
+				qvl_dnnl_round_bf16(qkv + r * 3 * d + part * d + (int64_t)h * head_dim,
+				    packed + part * n * d + row0 * d + ((int64_t)h * len + r - row0) *
+				    head_dim, head_dim);
+}
+
+int
+qvl_vit_attn_bf16(qvl_dnnl_local *local, const uint16_t *packed, int64_t n, int64_t d,
+    int head_dim, int64_t row0, int64_t len, int head0, int nheads, int64_t i0, int64_t qn,
+    void *scratch, float *out)
+{
+	int64_t hd = head_dim, block = len * hd, scores = (int64_t)nheads * qn * len;
+	const uint16_t *q = packed + row0 * d + head0 * block, *k = q + n * d, *v = k + n * d;
+	float *s = scratch, *o = s + scores;
+	uint16_t *p = (uint16_t *)(o + (int64_t)nheads * qn * hd);
+	float scale = 1.0f / sqrtf((float)hd);
+
+	/* A task of one head reads its block of queries; one of all heads has them all. */
+	if (qvl_dnnl_bmm(local, nheads, qn, len, hd, scale, q + i0 * hd, k, 1, s) < 0)
+		return -1;
+	for (int64_t r = 0; r < nheads * qn; r++)
+		qvl_dnnl_round_bf16_scaled(s + r * len, 1.0f / qvl_exp_shifted(s + r * len, len),
+		    p + r * len, len);
+	if (qvl_dnnl_bmm(local, nheads, qn, hd, len, 1.0f, p, v, 0, o) < 0)
+		return -1;
+	for (int h = 0; h < nheads; h++)
+		for (int64_t r = 0; r < qn; r++)
+			memcpy(out + (row0 + i0 + r) * d + (int64_t)(head0 + h) * hd,
+			    o + (h * qn + r) * hd, (size_t)hd * sizeof *out);
+	return 0;
 }
