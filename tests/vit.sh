@@ -61,6 +61,10 @@ for c in tiny:img_main:3 untied:u_img_wide:2; do
 	check "$case: bf16 image_embeds within 2e-2" "$BIN/qvl-dump" -q --compare "$ref" \
 	    --rtol 2e-2 --select image_embeds "$TMP/$case.bemb"
 done
+# bf16 attention runs fixed tasks, each on one thread: the same bits for any --threads.
+check "bf16 vit: 1 and 3 threads give the same bits" sh -c "'$BIN/qvl-vit' -m '$TINY' \
+    --precision bf16 -t 1 '$TMP/two_images.in' > '$TMP/b1' && '$BIN/qvl-vit' -m '$TINY' \
+    --precision bf16 -t 3 '$TMP/two_images.in' > '$TMP/b3' && cmp -s '$TMP/b1' '$TMP/b3'"
 check_fails "bad --precision" 2 "$BIN/qvl-vit" --precision f16 "$TMP/img_main.in"
 check_fails "merge: bad --precision" 2 "$BIN/qvl-merge" --precision x "$TMP/img_main.vit"
 
