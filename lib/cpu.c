@@ -1,7 +1,10 @@
 #include "cpu.h"
 
 #include <cpuid.h>
+#include <immintrin.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,49 @@ xgetbv0(void)
 
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
 	return (uint64_t)hi << 32 | lo;
+}
+
+/* AMX instructions run, or fault: some machines list AMX in cpuid, grant the tile state
+ * and still raise SIGILL on the first tile instruction (a hypervisor that hides it).  One
+ * tile is configured, zeroed and released under a SIGILL handler of the calling thread's
+ * making; the process's own handler is back before this returns. */
+static sigjmp_buf amx_fault;
+
+static void
+amx_sigill(int sig)
+{
+	(void)sig;
+	siglongjmp(amx_fault, 1);
+}
+
+__attribute__((target("amx-tile"), noinline)) static void
+amx_touch(void)
+{
+	/* palette 1, tile 0 of 1 row x 4 bytes */
+	static _Alignas(64) unsigned char config[64] = { 1, [16] = 4, [48] = 1 };
+
+	_tile_loadconfig(config);
+	_tile_zero(0);
+	_tile_release();
+}
+
+int
+qvl_cpu_amx_runs(void)
+{
+	struct sigaction ours, theirs;
+	volatile int ran = 0;
+
+	memset(&ours, 0, sizeof ours);
+	ours.sa_handler = amx_sigill;
+	sigemptyset(&ours.sa_mask);
+	if (sigaction(SIGILL, &ours, &theirs) != 0)
+		return 0;
+	if (sigsetjmp(amx_fault, 1) == 0) {
+		amx_touch();
+		ran = 1;
+	}
+	sigaction(SIGILL, &theirs, NULL);
+	return ran;
 }
 
 static void
@@ -55,8 +101,10 @@ probe(void)
 			probed.avx512bf16 = probed.avx512 && ((a >> 5) & 1);
 			/* Linux hands out tile state only on request; a refusal (old kernel,
 			 * seccomp, a hypervisor that hides it) means no AMX, not a crash. */
+			probed.amx_listed = amx_tile && amx_bf16;
 			if (amx_tile && amx_bf16 && tile_ok &&
-			    syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0)
+			    syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 &&
+			    qvl_cpu_amx_runs())
 				probed.amx = 1;
 		}
 	}
@@ -78,9 +126,11 @@ probe(void)
 		probed.level = QVL_CPU_GENERIC;
 	if ((cap = getenv("QVL_CPU")) != NULL) {
 		for (int l = QVL_CPU_GENERIC; l <= QVL_CPU_AVX512BF16; l++)
-			if (strcmp(cap, qvl_cpu_level_name((qvl_cpu_level)l)) == 0 &&
-			    l < (int)probed.level)
-				probed.level = (qvl_cpu_level)l;
+			if (strcmp(cap, qvl_cpu_level_name((qvl_cpu_level)l)) == 0) {
+				if (l < (int)probed.level)
+					probed.level = (qvl_cpu_level)l;
+				probed.amx = 0; /* a named level has no AMX */
+			}
 	}
 }
 

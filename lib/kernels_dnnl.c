@@ -73,11 +73,18 @@ round_task(void *ctx, long task, int thread)
 static int (*omp_pause_all)(int);
 static int (*omp_max_threads)(void);
 static void (*omp_set_threads)(int);
-static pthread_once_t omp_lookup_once = PTHREAD_ONCE_INIT;
+static pthread_once_t dnnl_setup_once = PTHREAD_ONCE_INIT;
 
+/* Once, before oneDNN makes any kernel: where cpuid lists AMX but qvl found it unusable
+ * (not granted, faulting, or QVL_CPU named a level), oneDNN must not pick it either, since
+ * it reads cpuid on its own. */
 static void
-omp_lookup(void)
+dnnl_setup(void)
 {
+	const qvl_cpu *cpu = qvl_cpu_get();
+
+	if (cpu->amx_listed && !cpu->amx)
+		dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx512_core_bf16);
 	if (dnnl_version()->cpu_runtime != DNNL_RUNTIME_OMP)
 		return;
 	*(void **)&omp_pause_all = dlsym(RTLD_DEFAULT, "omp_pause_resource_all");
@@ -88,7 +95,7 @@ omp_lookup(void)
 static void
 omp_release(void)
 {
-	pthread_once(&omp_lookup_once, omp_lookup);
+	pthread_once(&dnnl_setup_once, dnnl_setup);
 	if (omp_pause_all)
 		omp_pause_all(1); /* omp_pause_soft */
 }
@@ -264,9 +271,9 @@ qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, con
 	uint16_t *xb = NULL;
 	int rc;
 
-	if (!bf16_usable() || n <= 0 ||
-	    w->rows <= 0 || w->cols <= 0)
+	if (!bf16_usable() || n <= 0 || w->rows <= 0 || w->cols <= 0)
 		return -1;
+	pthread_once(&dnnl_setup_once, dnnl_setup);
 	if ((xb = qvl_alloc((size_t)(n * w->cols) * sizeof *xb)) == NULL)
 		return -1;
 	{
@@ -330,7 +337,7 @@ qvl_dnnl_local_new(void)
 	qvl_dnnl_local *local;
 	unsigned runtime = dnnl_version()->cpu_runtime;
 
-	pthread_once(&omp_lookup_once, omp_lookup);
+	pthread_once(&dnnl_setup_once, dnnl_setup);
 	if (!bf16_usable() || !(runtime == DNNL_RUNTIME_SEQ ||
 	    (runtime == DNNL_RUNTIME_OMP && omp_max_threads && omp_set_threads)))
 		return NULL;
