@@ -88,7 +88,7 @@ qvl_vit_attn_bf16_scratch_bytes(int nheads, int64_t qn, int64_t len, int head_di
 	size_t scores = (size_t)nheads * (size_t)qn * (size_t)len;
 
 	return scores * (sizeof(float) + sizeof(uint16_t)) +
-	    (size_t)nheads * (size_t)qn * (size_t)head_dim * sizeof(float) + 64;
+	    (size_t)nheads * (size_t)qn * (size_t)head_dim * sizeof(float);
 }
 
 void
