@@ -27,6 +27,24 @@ od_case() { # model tag prompt pixels [qvl-decode options...]
 	    --vit "$o.vit" --emb "$o.emb" --ids "$o.ids" --decode "$o.json" --logits "$o.logits"
 }
 
+# od_case_bf16 MODEL TAG PROMPT PIXELS: the pipeline with --precision bf16 (BF16 products,
+# attention's included), against the same reference at 2e-2 of max|ref| (measured on
+# hd128_tied's mixed prompt: vision blocks <= 3.4e-3, image_embeds 3.3e-3, logits 2.5e-3).
+od_case_bf16() {
+	local m=$1 tag=$2 prompt=$3 px=$4 o=$TMP/$2.bf16
+	check "$tag bf16: qvl-vit | qvl-merge" sh -c "'$BIN/qvl-vit' -m '$m' --precision bf16 \
+	    --tap patch_embed --tap block.0 --tap block.1 --tap block.2 '$px' > '$o.vit' &&
+	    '$BIN/qvl-merge' -m '$m' --precision bf16 '$o.vit' > '$o.emb'"
+	check "$tag bf16: prompt ids" sh -c "'$BIN/qvl-decode' -m '$m' -p '$prompt' --prompt-ids \
+	    '$o.emb' > '$o.ids'"
+	check "$tag bf16: qvl-decode" sh -c "'$BIN/qvl-decode' -m '$m' -p '$prompt' --json \
+	    --max-tokens 8 --ignore-eos --max-repeat 0 --precision bf16 --logits '$o.logits' \
+	    '$o.emb' > '$o.json'"
+	check "$tag bf16: the reference within 2e-2" $PY $REF/qwen25vl_ref.py check "$m" \
+	    --pixels "$px" --vit "$o.vit" --emb "$o.emb" --ids "$o.ids" --decode "$o.json" \
+	    --logits "$o.logits" --tol 2e-2
+}
+
 # other_dims CONFIG_NAME
 other_dims() {
 	local name=$1 m=$TMP/$1
