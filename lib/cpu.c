@@ -28,12 +28,12 @@ xgetbv0(void)
 
 /* AMX instructions run, or fault: some machines list AMX in cpuid, grant the tile state
  * and still raise SIGILL on the first tile instruction (a hypervisor that hides it).  One
- * tile is configured, zeroed and released under a SIGILL handler of the calling thread's
- * making; the process's own handler is back before this returns. */
+ * tile is configured, zeroed and released with SIGILL (and SIGSEGV, which a refused tile
+ * configuration raises) caught; the process's own handlers are back before this returns. */
 static sigjmp_buf amx_fault;
 
 static void
-amx_sigill(int sig)
+amx_caught(int sig)
 {
 	(void)sig;
 	siglongjmp(amx_fault, 1);
@@ -53,19 +53,24 @@ amx_touch(void)
 int
 qvl_cpu_amx_runs(void)
 {
-	struct sigaction ours, theirs;
+	struct sigaction ours, their_ill, their_segv;
 	volatile int ran = 0;
 
 	memset(&ours, 0, sizeof ours);
-	ours.sa_handler = amx_sigill;
+	ours.sa_handler = amx_caught;
 	sigemptyset(&ours.sa_mask);
-	if (sigaction(SIGILL, &ours, &theirs) != 0)
+	if (sigaction(SIGILL, &ours, &their_ill) != 0)
 		return 0;
+	if (sigaction(SIGSEGV, &ours, &their_segv) != 0) {
+		sigaction(SIGILL, &their_ill, NULL);
+		return 0;
+	}
 	if (sigsetjmp(amx_fault, 1) == 0) {
 		amx_touch();
 		ran = 1;
 	}
-	sigaction(SIGILL, &theirs, NULL);
+	sigaction(SIGSEGV, &their_segv, NULL);
+	sigaction(SIGILL, &their_ill, NULL);
 	return ran;
 }
 

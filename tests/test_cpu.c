@@ -1,6 +1,6 @@
 /* test_cpu: the CPU probe.  AMX is used only when its tile instructions run: on a CPU
  * without AMX the probe's instructions fault, the fault is caught, the process goes on
- * and its own SIGILL handler is back in place. */
+ * and its own SIGILL and SIGSEGV handlers are back in place. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +26,7 @@ main(int argc, char **argv)
 	mine.sa_handler = our_handler;
 	sigemptyset(&mine.sa_mask);
 	sigaction(SIGILL, &mine, NULL);
+	sigaction(SIGSEGV, &mine, NULL);
 
 	cpu = qvl_cpu_get();
 	runs = qvl_cpu_amx_runs();
@@ -35,6 +36,8 @@ main(int argc, char **argv)
 		    runs ? "run" : "fault (caught)");
 	sigaction(SIGILL, NULL, &now);
 	CHECK(now.sa_handler == our_handler, "the caller's SIGILL handler is back after the probe");
+	sigaction(SIGSEGV, NULL, &now);
+	CHECK(now.sa_handler == our_handler, "the caller's SIGSEGV handler is back after the probe");
 	if (!cpu->amx_listed)
 		CHECK(!runs && !cpu->amx, "no AMX listed: tile instructions fault, caught; AMX off");
 	if (cpu->amx)
