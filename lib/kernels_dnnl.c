@@ -14,10 +14,10 @@
 #include "cpu.h"
 #include "kernels.h"
 #include "tensor.h"
+#include "vmath.h"
 
 #ifdef QVL_HAVE_DNNL
 #include <dlfcn.h>
-#include <immintrin.h>
 #include <pthread.h>
 #include <oneapi/dnnl/dnnl.h>
 
@@ -26,19 +26,6 @@ struct round_job {
 	uint16_t *xb;
 	int64_t count, per;
 };
-
-__attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl"))) static void
-round_bf16_avx512(const float *x, uint16_t *xb, int64_t count)
-{
-	int64_t i = 0;
-
-	for (; i + 16 <= count; i += 16) {
-		__m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
-		_mm256_storeu_si256((__m256i *)(xb + i), (__m256i)h);
-	}
-	for (; i < count; i++)
-		xb[i] = qvl_f32_to_bf16(x[i]);
-}
 
 static int
 bf16_usable(void)
@@ -58,7 +45,7 @@ round_task(void *ctx, long task, int thread)
 	(void)thread;
 	if (count > job->per)
 		count = job->per;
-	round_bf16_avx512(job->x + begin, job->xb + begin, count);
+	qvl_round_bf16(job->x + begin, 1.0f, count, job->xb + begin);
 }
 
 /* oneDNN's OpenMP workers spin for milliseconds after a product (libgomp's default wait
@@ -195,7 +182,7 @@ widen_task(void *ctx, long task, int thread)
 	if (count > WIDEN_ROWS)
 		count = WIDEN_ROWS;
 	job->k->widen(job->w, job->r0 + a, count, f);
-	round_bf16_avx512(f, job->tile + a * cols, count * cols);
+	qvl_round_bf16(f, 1.0f, count * cols, job->tile + a * cols);
 }
 
 struct place_job {
@@ -265,16 +252,26 @@ out:
 }
 
 int
-qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
+qvl_dnnl_matmul_xb(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint16_t *xb,
     int64_t n, float *y)
 {
-	uint16_t *xb = NULL;
-	int rc;
-
 	if (!bf16_usable() || n <= 0 || w->rows <= 0 || w->cols <= 0)
 		return -1;
 	pthread_once(&dnnl_setup_once, dnnl_setup);
-	if ((xb = qvl_alloc((size_t)(n * w->cols) * sizeof *xb)) == NULL)
+	if (w->dtype == QVL_BF16)
+		return dnnl_product(xb, n, w->cols, w->data, w->rows, bias, y, w->rows);
+	return matmul_tiles(pool, w, bias, xb, n, y);
+}
+
+int
+qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
+    int64_t n, float *y)
+{
+	uint16_t *xb;
+	int rc;
+
+	if (!bf16_usable() || n <= 0 || w->rows <= 0 || w->cols <= 0 ||
+	    (xb = qvl_alloc((size_t)(n * w->cols) * sizeof *xb)) == NULL)
 		return -1;
 	{
 		int threads = qvl_pool_threads(pool);
@@ -283,10 +280,7 @@ qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, con
 		job.per = (job.per + 15) / 16 * 16;
 		qvl_pool_run(pool, (long)((job.count + job.per - 1) / job.per), round_task, &job);
 	}
-	if (w->dtype == QVL_BF16)
-		rc = dnnl_product(xb, n, w->cols, w->data, w->rows, bias, y, w->rows);
-	else
-		rc = matmul_tiles(pool, w, bias, xb, n, y);
+	rc = qvl_dnnl_matmul_xb(pool, w, bias, xb, n, y);
 	free(xb);
 	return rc;
 }
@@ -310,26 +304,6 @@ struct qvl_dnnl_local {
 	int count;
 	struct local_prim prims[LOCAL_PRIMS];
 };
-
-void
-qvl_dnnl_round_bf16(const float *x, uint16_t *xb, int64_t count)
-{
-	round_bf16_avx512(x, xb, count);
-}
-
-__attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl"))) void
-qvl_dnnl_round_bf16_scaled(const float *x, float scale, uint16_t *xb, int64_t count)
-{
-	__m512 s = _mm512_set1_ps(scale);
-	int64_t i = 0;
-
-	for (; i + 16 <= count; i += 16) {
-		__m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + i), s));
-		_mm256_storeu_si256((__m256i *)(xb + i), (__m256i)h);
-	}
-	for (; i < count; i++)
-		xb[i] = qvl_f32_to_bf16(x[i] * scale);
-}
 
 qvl_dnnl_local *
 qvl_dnnl_local_new(void)
@@ -482,6 +456,14 @@ qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias, con
 	return -1;
 }
 
+int
+qvl_dnnl_matmul_xb(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint16_t *xb,
+    int64_t n, float *y)
+{
+	(void)pool, (void)w, (void)bias, (void)xb, (void)n, (void)y;
+	return -1;
+}
+
 qvl_dnnl_local *
 qvl_dnnl_local_new(void)
 {
@@ -501,20 +483,6 @@ qvl_dnnl_bmm(qvl_dnnl_local *local, int64_t batch, int64_t m, int64_t n, int64_t
 	(void)local, (void)batch, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)b;
 	(void)b_transposed, (void)c;
 	return -1;
-}
-
-void
-qvl_dnnl_round_bf16(const float *x, uint16_t *xb, int64_t count)
-{
-	for (int64_t i = 0; i < count; i++)
-		xb[i] = qvl_f32_to_bf16(x[i]);
-}
-
-void
-qvl_dnnl_round_bf16_scaled(const float *x, float scale, uint16_t *xb, int64_t count)
-{
-	for (int64_t i = 0; i < count; i++)
-		xb[i] = qvl_f32_to_bf16(x[i] * scale);
 }
 
 const char *

@@ -14,6 +14,9 @@
  * fails: then y may hold part of the result and the caller computes it in float32. */
 int qvl_dnnl_matmul_bf16(qvl_pool *pool, const qvl_matrix *w, const float *bias,
     const float *x, int64_t n, float *y);
+/* The same with x given as BF16 already (xb[n, cols]). */
+int qvl_dnnl_matmul_xb(qvl_pool *pool, const qvl_matrix *w, const float *bias,
+    const uint16_t *xb, int64_t n, float *y);
 
 /* Batched BF16 products on the calling thread alone, for work that the pool's threads
  * share out themselves (the vision tower's attention): each thread keeps its own engine,
@@ -30,10 +33,6 @@ void qvl_dnnl_local_free(qvl_dnnl_local *local);
 int qvl_dnnl_bmm(qvl_dnnl_local *local, int64_t batch, int64_t m, int64_t n, int64_t k,
     float alpha, const uint16_t *a, const uint16_t *b, int b_transposed, float *c);
 
-/* xb[i] = BF16(x[i]) or BF16(x[i] * scale), nearest even; use only where
- * qvl_dnnl_local_new gave a context. */
-void qvl_dnnl_round_bf16(const float *x, uint16_t *xb, int64_t count);
-void qvl_dnnl_round_bf16_scaled(const float *x, float scale, uint16_t *xb, int64_t count);
 
 /* "oneDNN 2.6.3" or "none (built without oneDNN)", for benchmarks and diagnostics. */
 const char *qvl_dnnl_info(char *buf, int len);

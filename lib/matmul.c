@@ -243,6 +243,20 @@ qvl_matmul(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *
 }
 
 void
+qvl_matmul_xb(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint16_t *xb,
+    int64_t n, float *tmp, float *y)
+{
+	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
+
+	if (qvl_pool_precision(pool) == QVL_PRECISION_BF16 && n > bf16_max_kern_n(k, w) &&
+	    qvl_dnnl_matmul_xb(pool, w, bias, xb, n, y) == 0)
+		return;
+	for (int64_t i = 0; i < n * w->cols; i++)
+		tmp[i] = qvl_bf16_to_f32(xb[i]);
+	qvl_matmul_kern(pool, k, w, bias, tmp, n, y);
+}
+
+void
 qvl_sgemm_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
     const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {

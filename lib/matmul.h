@@ -38,6 +38,13 @@ int qvl_matrix_from_tensor(const qvl_tensor *t, qvl_matrix *m, qvl_err *err);
 void qvl_matmul(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
     int64_t n, float *y);
 
+/* qvl_matmul for X given as BF16 values (xb[n, w->cols]: a pass that rounds its output for
+ * the bf16 precision's products saves them a rounding pass).  Where the product does not
+ * go to BF16 products (float32 precision, short batches, no oneDNN) X is widened into tmp
+ * (n * w->cols floats, not y) first. */
+void qvl_matmul_xb(qvl_pool *pool, const qvl_matrix *w, const float *bias,
+    const uint16_t *xb, int64_t n, float *tmp, float *y);
+
 /* C[m, n] = A[m, k] · B[n, k]ᵀ for float32 row-major matrices with leading dims (attention
  * scores and the like). */
 void qvl_sgemm_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,

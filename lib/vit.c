@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "matmul.h"
@@ -65,9 +66,9 @@ check_config(const qvl_vision_config *c, qvl_err *err)
 	if (c->hidden_size % c->num_heads != 0 || c->head_dim != c->hidden_size / c->num_heads)
 		return qvl_fail(err, "vision config: hidden_size %d is not num_heads %d x head_dim",
 		    c->hidden_size, c->num_heads);
-	if (c->head_dim % 4 != 0)
-		return qvl_fail(err, "vision config: head_dim %d is not a multiple of 4 (2-D rotary)",
-		    c->head_dim);
+	if (c->head_dim % 4 != 0 || c->head_dim > QVL_MAX_HEAD_DIM)
+		return qvl_fail(err, "vision config: head_dim %d is not a multiple of 4 (2-D rotary) "
+		    "up to %d", c->head_dim, QVL_MAX_HEAD_DIM);
 	if (c->patch_size < 1 || c->temporal_patch_size < 1 || c->in_channels < 1 ||
 	    c->spatial_merge_size < 1)
 		return qvl_fail(err, "vision config: bad patch, temporal patch, channel or merge size");
@@ -346,6 +347,7 @@ struct rows_job {
 	int64_t n, d;
 	const float *x, *w;
 	float *y;
+	uint16_t *yb;         /* swiglu_bf16_task's output */
 	/* rope */
 	const float *cos, *sin;
 	int heads, head_dim;
@@ -389,6 +391,17 @@ swiglu_task(void *ctx, long chunk, int thread)
 	qvl_silu_mul(j->y + r0 * j->d, j->x + r0 * j->d, (r1 - r0) * j->d);
 }
 
+/* yb[i] = BF16(silu(y[i]) * x[i]) over rows of width d, for the down projection. */
+static void
+swiglu_bf16_task(void *ctx, long chunk, int thread)
+{
+	const struct rows_job *j = ctx;
+	int64_t r0 = chunk * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->n ? r0 + ROW_CHUNK : j->n;
+
+	(void)thread;
+	qvl_silu_mul_bf16(j->y + r0 * j->d, j->x + r0 * j->d, (r1 - r0) * j->d, j->yb + r0 * j->d);
+}
+
 /* y += x over rows of width d (the residual adds). */
 static void
 add_task(void *ctx, long chunk, int thread)
@@ -403,15 +416,18 @@ add_task(void *ctx, long chunk, int thread)
 
 struct attn_job {
 	const struct attn_plan *plan;
-	const float *qkv;        /* [n, 3 * d] in window order, q and k rotated */
+	const float *qkv;        /* [n, 3 * d] in window order, q and k rotated (float32) */
 	float *out;              /* [n, d] */
 	int64_t n, d, maxlen;
 	int heads, head_dim;
 	float **scratch;         /* per thread */
-	/* bf16 precision */
+	/* bf16 precision: q and k rotated while packed, output in BF16 */
+	const float *cos, *sin;
 	uint16_t *packed;        /* [3][n, d] */
+	uint16_t *out_b;         /* [n, d] */
 	qvl_dnnl_local **local;  /* per thread */
 	void **bf16_scratch;     /* per thread */
+	atomic_int failed;       /* a product failed: the block's attention goes float32 */
 };
 
 static void
@@ -433,22 +449,19 @@ pack_task(void *ctx, long index, int thread)
 
 	(void)thread;
 	qvl_vit_attn_pack(j->qkv, j->n, j->d, j->head_dim, row0, j->plan->len[t->group],
-	    row0 + t->r0, row0 + t->r1, j->packed);
+	    row0 + t->r0, row0 + t->r1, j->cos, j->sin, j->packed);
 }
 
 static void
 attn_bf16_task(void *ctx, long index, int thread)
 {
-	const struct attn_job *j = ctx;
+	struct attn_job *j = ctx;
 	const struct bf16_task *t = &j->plan->tasks[index];
 	int64_t row0 = j->plan->start[t->group], len = j->plan->len[t->group];
 
 	if (qvl_vit_attn_bf16(j->local[thread], j->packed, j->n, j->d, j->head_dim, row0, len,
-	    t->head0, t->nheads, t->i0, t->qn, j->bf16_scratch[thread], j->out) == 0)
-		return;
-	for (int h = t->head0; h < t->head0 + t->nheads; h++)
-		qvl_vit_attn_group(j->qkv, j->d, h, j->head_dim, row0, len, t->i0, t->qn,
-		    j->maxlen, j->scratch[thread], j->out);
+	    t->head0, t->nheads, t->i0, t->qn, j->bf16_scratch[thread], j->out_b) != 0)
+		atomic_store(&j->failed, 1);
 }
 
 /* cos/sin [n, head_dim / 2] of each row of the window order (the processor's row
@@ -507,6 +520,87 @@ permute_rows(const float *src, const int64_t *order, int64_t n, int64_t d, int b
 	}
 }
 
+/* A forward pass's activations, rows in window order. */
+struct work {
+	int64_t n, d, f;
+	float *res;             /* the residual stream [n, d] */
+	float *h, *qkv, *gate, *up;
+	const float *cos, *sin; /* rotary angles [n, head_dim / 2] */
+	uint16_t *act;          /* bf16 precision: the products' inputs [n, max(d, f)] */
+};
+
+static void
+residual_add(qvl_pool *pool, struct work *w, const float *x)
+{
+	struct rows_job rj = { .n = w->n, .d = w->d, .x = x, .y = w->res };
+
+	qvl_pool_run(pool, chunks(w->n, ROW_CHUNK), add_task, &rj);
+}
+
+static void
+rotate_qkv(qvl_pool *pool, struct work *w, int heads, int head_dim)
+{
+	struct rows_job rj = { .n = w->n, .d = 3 * w->d, .y = w->qkv, .cos = w->cos,
+	    .sin = w->sin, .heads = heads, .head_dim = head_dim };
+
+	qvl_pool_run(pool, chunks(w->n, ROW_CHUNK), rope_task, &rj);
+}
+
+/* One block in float32 products, the reference's numerics. */
+static void
+block_f32(qvl_pool *pool, const struct vit_block *b, struct work *w, struct attn_job *aj)
+{
+	int64_t n = w->n, d = w->d;
+	struct rows_job rj = { .n = n, .d = w->f, .x = w->up, .y = w->gate };
+
+	qvl_rms_norm(pool, w->res, b->norm1, n, d, RMS_EPS, w->h);
+	qvl_matmul(pool, &b->qkv, b->qkv_b, w->h, n, w->qkv);
+	rotate_qkv(pool, w, aj->heads, aj->head_dim);
+	qvl_pool_run(pool, (long)(aj->plan->ngroups * aj->heads), attn_task, aj);
+	/* The projection lands in qkv's space, free again after attention. */
+	qvl_matmul(pool, &b->proj, b->proj_b, w->h, n, w->qkv);
+	residual_add(pool, w, w->qkv);
+
+	qvl_rms_norm(pool, w->res, b->norm2, n, d, RMS_EPS, w->h);
+	qvl_matmul(pool, &b->gate, b->gate_b, w->h, n, w->gate);
+	qvl_matmul(pool, &b->up, b->up_b, w->h, n, w->up);
+	qvl_pool_run(pool, chunks(n, ROW_CHUNK), swiglu_task, &rj);
+	qvl_matmul(pool, &b->down, b->down_b, w->gate, n, w->h);
+	residual_add(pool, w, w->h);
+}
+
+/* One block in bf16 precision: the passes before each product (RMSNorm, RoPE with the
+ * packing for attention, attention's output, SwiGLU) write its BF16 input themselves
+ * instead of float32 for the product to round (the same bits, one pass fewer each). */
+static void
+block_bf16(qvl_pool *pool, const struct vit_block *b, struct work *w, struct attn_job *aj)
+{
+	int64_t n = w->n, d = w->d;
+	struct rows_job rj = { .n = n, .d = w->f, .x = w->up, .y = w->gate, .yb = w->act };
+
+	qvl_rms_norm_bf16(pool, w->res, b->norm1, n, d, RMS_EPS, w->act);
+	qvl_matmul_xb(pool, &b->qkv, b->qkv_b, w->act, n, w->h, w->qkv);
+	atomic_store(&aj->failed, 0);
+	qvl_pool_run(pool, (long)aj->plan->npacks, pack_task, aj);
+	qvl_pool_run(pool, (long)aj->plan->ntasks, attn_bf16_task, aj);
+	if (atomic_load(&aj->failed)) {
+		/* oneDNN failed (out of memory): this block's attention again in float32 */
+		rotate_qkv(pool, w, aj->heads, aj->head_dim);
+		qvl_pool_run(pool, (long)(aj->plan->ngroups * aj->heads), attn_task, aj);
+		qvl_round_bf16(w->h, 1.0f, n * d, w->act);
+	}
+	qvl_matmul_xb(pool, &b->proj, b->proj_b, w->act, n, w->h, w->qkv);
+	residual_add(pool, w, w->qkv);
+
+	qvl_rms_norm_bf16(pool, w->res, b->norm2, n, d, RMS_EPS, w->act);
+	qvl_matmul_xb(pool, &b->gate, b->gate_b, w->act, n, w->h, w->gate);
+	qvl_matmul_xb(pool, &b->up, b->up_b, w->act, n, w->h, w->up);
+	qvl_pool_run(pool, chunks(n, ROW_CHUNK), swiglu_bf16_task, &rj);
+	/* gate is free again: the widening space if the product is not BF16 after all */
+	qvl_matmul_xb(pool, &b->down, b->down_b, w->act, n, w->gate, w->h);
+	residual_add(pool, w, w->h);
+}
+
 /* One oneDNN context per pool thread, or NULL (then attention stays float32). */
 static qvl_dnnl_local **
 bf16_locals(int nthreads)
@@ -538,8 +632,9 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	/* bf16 precision: attention's products in oneDNN, one context per pool thread */
 	qvl_dnnl_local **local = NULL;
 	void **bf16_scratch = NULL;
-	uint16_t *packed = NULL;
+	uint16_t *packed = NULL, *act = NULL;
 	size_t bf16_bytes = 0;
+	struct work work;
 	int rc = -1;
 
 	if (qvl_vit_check_input(c, g, g[0] * g[1] * g[2], c->patch_dim, err) < 0)
@@ -561,6 +656,7 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 		/* all activations at once, asked before any is touched (an OOM kill says nothing) */
 		double floats = (double)n * (double)(4 * d + 2 * f + hd) +
 		    (double)per_thread * nthreads + (local != NULL ? 1.5 * (double)n * d +
+		    0.5 * (double)n * (double)(f > d ? f : d) +
 		    (double)bf16_bytes / sizeof(float) * nthreads : 0);
 		char what[96];
 		snprintf(what, sizeof what, "vision tower: activations for %lld patches",
@@ -583,6 +679,7 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 			goto out;
 	if (local != NULL) {
 		if ((packed = qvl_alloc((size_t)(3 * n * d) * sizeof *packed)) == NULL ||
+		    (act = qvl_alloc((size_t)(n * (f > d ? f : d)) * sizeof *act)) == NULL ||
 		    (bf16_scratch = calloc((size_t)nthreads, sizeof *bf16_scratch)) == NULL) {
 			qvl_fail_errno(err, "vision tower: attention in bf16");
 			goto out;
@@ -594,6 +691,8 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 			}
 	}
 	rope_tables(vit, g, win.idx, cos_t, sin_t);
+	work = (struct work){ .n = n, .d = d, .f = f, .res = res, .h = h, .qkv = qkv,
+	    .gate = gate, .up = up, .cos = cos_t, .sin = sin_t, .act = act };
 
 	qvl_matmul(pool, &vit->patch, NULL, pixels, n, x);
 	if (tap != NULL && tap_mask != NULL && tap_mask[0] && tap(tap_ctx, -1, x, n, d, err) != 0)
@@ -602,39 +701,17 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	permute_rows(x, win.idx, n, d, 0, res);
 	for (int bi = 0; bi < c->depth; bi++) {
 		const struct vit_block *b = &vit->blocks[bi];
-		struct rows_job rj;
 		struct attn_job aj = {
 			.plan = b->full ? &full : &win, .qkv = qkv, .out = h, .d = d,
 			.heads = c->num_heads, .head_dim = c->head_dim, .scratch = scratch,
-			.maxlen = maxlen, .n = n, .packed = packed, .local = local,
-			.bf16_scratch = bf16_scratch,
+			.maxlen = maxlen, .n = n, .cos = cos_t, .sin = sin_t, .packed = packed,
+			.out_b = act, .local = local, .bf16_scratch = bf16_scratch,
 		};
 
-		qvl_rms_norm(pool, res, b->norm1, n, d, RMS_EPS, h);
-		qvl_matmul(pool, &b->qkv, b->qkv_b, h, n, qkv);
-		rj = (struct rows_job){ .n = n, .d = 3 * d, .y = qkv, .cos = cos_t, .sin = sin_t,
-		    .heads = c->num_heads, .head_dim = c->head_dim };
-		qvl_pool_run(pool, chunks(n, ROW_CHUNK), rope_task, &rj);
-		if (local != NULL) {
-			qvl_pool_run(pool, (long)aj.plan->npacks, pack_task, &aj);
-			qvl_pool_run(pool, (long)aj.plan->ntasks, attn_bf16_task, &aj);
-		} else {
-			qvl_pool_run(pool, (long)(aj.plan->ngroups * c->num_heads), attn_task,
-			    &aj);
-		}
-		/* The projection lands in qkv's space, free again after attention. */
-		qvl_matmul(pool, &b->proj, b->proj_b, h, n, qkv);
-		rj = (struct rows_job){ .n = n, .d = d, .x = qkv, .y = res };
-		qvl_pool_run(pool, chunks(n, ROW_CHUNK), add_task, &rj);
-
-		qvl_rms_norm(pool, res, b->norm2, n, d, RMS_EPS, h);
-		qvl_matmul(pool, &b->gate, b->gate_b, h, n, gate);
-		qvl_matmul(pool, &b->up, b->up_b, h, n, up);
-		rj = (struct rows_job){ .n = n, .d = f, .x = up, .y = gate };
-		qvl_pool_run(pool, chunks(n, ROW_CHUNK), swiglu_task, &rj);
-		qvl_matmul(pool, &b->down, b->down_b, gate, n, h);
-		rj = (struct rows_job){ .n = n, .d = d, .x = h, .y = res };
-		qvl_pool_run(pool, chunks(n, ROW_CHUNK), add_task, &rj);
+		if (local != NULL)
+			block_bf16(pool, b, &work, &aj);
+		else
+			block_f32(pool, b, &work, &aj);
 		if (tap != NULL && tap_mask != NULL && tap_mask[bi + 1]) {
 			permute_rows(res, win.idx, n, d, 1, h);
 			if (tap(tap_ctx, bi, h, n, d, err) != 0)
@@ -659,6 +736,7 @@ out:
 	free(local);
 	free(bf16_scratch);
 	free(packed);
+	free(act);
 	free(res);
 	free(qkv);
 	free(gate);

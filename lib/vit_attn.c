@@ -93,22 +93,39 @@ qvl_vit_attn_bf16_scratch_bytes(int nheads, int64_t qn, int64_t len, int head_di
 
 void
 qvl_vit_attn_pack(const float *qkv, int64_t n, int64_t d, int head_dim, int64_t row0,
-    int64_t len, int64_t r0, int64_t r1, uint16_t *packed)
+    int64_t len, int64_t r0, int64_t r1, const float *cos, const float *sin,
+    uint16_t *packed)
 {
-	int heads = (int)(d / head_dim);
+	int heads = (int)(d / head_dim), half = head_dim / 2;
+	float rotated[QVL_MAX_HEAD_DIM];
 
 	for (int64_t r = r0; r < r1; r++)
 		for (int part = 0; part < 3; part++)
-			for (int h = 0; h < heads; h++)
-				qvl_dnnl_round_bf16(qkv + r * 3 * d + part * d + (int64_t)h * head_dim,
-				    packed + part * n * d + row0 * d + ((int64_t)h * len + r - row0) *
-				    head_dim, head_dim);
+			for (int h = 0; h < heads; h++) {
+				const float *v = qkv + r * 3 * d + part * d + (int64_t)h * head_dim;
+				uint16_t *dst = packed + part * n * d + row0 * d +
+				    ((int64_t)h * len + r - row0) * head_dim;
+
+				if (part == 2 || cos == NULL) {
+					qvl_round_bf16(v, 1.0f, head_dim, dst);
+					continue;
+				}
+				/* rotate-half, as the float32 path rotates qkv in place */
+				for (int i = 0; i < half; i++) {
+					float a = v[i], b = v[i + half];
+					float c = cos[r * half + i], s = sin[r * half + i];
+
+					rotated[i] = a * c - b * s;
+					rotated[i + half] = b * c + a * s;
+				}
+				qvl_round_bf16(rotated, 1.0f, head_dim, dst);
+			}
 }
 
 int
 qvl_vit_attn_bf16(qvl_dnnl_local *local, const uint16_t *packed, int64_t n, int64_t d,
     int head_dim, int64_t row0, int64_t len, int head0, int nheads, int64_t i0, int64_t qn,
-    void *scratch, float *out)
+    void *scratch, uint16_t *out)
 {
 	int64_t hd = head_dim, block = len * hd, scores = (int64_t)nheads * qn * len;
 	const uint16_t *q = packed + row0 * d + head0 * block, *k = q + n * d, *v = k + n * d;
@@ -120,13 +137,13 @@ qvl_vit_attn_bf16(qvl_dnnl_local *local, const uint16_t *packed, int64_t n, int6
 	if (qvl_dnnl_bmm(local, nheads, qn, len, hd, scale, q + i0 * hd, k, 1, s) < 0)
 		return -1;
 	for (int64_t r = 0; r < nheads * qn; r++)
-		qvl_dnnl_round_bf16_scaled(s + r * len, 1.0f / qvl_exp_shifted(s + r * len, len),
-		    p + r * len, len);
+		qvl_round_bf16(s + r * len, 1.0f / qvl_exp_shifted(s + r * len, len), len,
+		    p + r * len);
 	if (qvl_dnnl_bmm(local, nheads, qn, hd, len, 1.0f, p, v, 0, o) < 0)
 		return -1;
 	for (int h = 0; h < nheads; h++)
 		for (int64_t r = 0; r < qn; r++)
-			memcpy(out + (row0 + i0 + r) * d + (int64_t)(head0 + h) * hd,
-			    o + (h * qn + r) * hd, (size_t)hd * sizeof *out);
+			qvl_round_bf16(o + (h * qn + r) * hd, 1.0f, hd,
+			    out + (row0 + i0 + r) * d + (int64_t)(head0 + h) * hd);
 	return 0;
 }

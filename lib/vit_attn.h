@@ -9,6 +9,9 @@
 
 #include "kernels_dnnl.h"
 
+/* The largest head_dim the bf16 path rotates on the stack (the models have 80). */
+#define QVL_MAX_HEAD_DIM 1024
+
 /* Floats of scratch one thread needs for groups of up to maxlen rows. */
 size_t qvl_vit_attn_scratch_floats(int64_t maxlen, int head_dim);
 
@@ -24,17 +27,20 @@ void qvl_vit_attn_bf16_task(int heads, int64_t len, int *nheads, int64_t *qn);
 /* Bytes of scratch a thread needs for a task of nheads x qn queries over len keys. */
 size_t qvl_vit_attn_bf16_scratch_bytes(int nheads, int64_t qn, int64_t len, int head_dim);
 
-/* Rounds rows r0 .. r1 of the group row0 .. row0 + len of the rotated qkv [n, 3 * d] to
- * BF16 in packed [3][n, d], head-major within the group: q, k or v of row row0 + i, head h,
- * at part * n * d + row0 * d + (h * len + i) * head_dim. */
+/* Rounds rows r0 .. r1 of the group row0 .. row0 + len of qkv [n, 3 * d] to BF16 in
+ * packed [3][n, d], head-major within the group: q, k or v of row row0 + i, head h, at
+ * part * n * d + row0 * d + (h * len + i) * head_dim.  With cos and sin ([n, head_dim / 2],
+ * the rows' rotary angles) q and k are rotated on the way, as the float32 path does in
+ * place; NULL: qkv is rotated already. */
 void qvl_vit_attn_pack(const float *qkv, int64_t n, int64_t d, int head_dim, int64_t row0,
-    int64_t len, int64_t r0, int64_t r1, uint16_t *packed);
+    int64_t len, int64_t r0, int64_t r1, const float *cos, const float *sin,
+    uint16_t *packed);
 
 /* Output rows row0 + i0 .. + qn of heads head0 .. head0 + nheads of the group row0 ..
- * row0 + len from packed (qvl_vit_attn_pack) with `local`'s products.  Returns 0, or -1
- * when oneDNN fails: the caller then computes the task in float32. */
+ * row0 + len from packed (qvl_vit_attn_pack) with `local`'s products, rounded to BF16 into
+ * out [n, d] for the projection's BF16 product.  Returns 0, or -1 when oneDNN fails. */
 int qvl_vit_attn_bf16(qvl_dnnl_local *local, const uint16_t *packed, int64_t n, int64_t d,
     int head_dim, int64_t row0, int64_t len, int head0, int nheads, int64_t i0, int64_t qn,
-    void *scratch, float *out);
+    void *scratch, uint16_t *out);
 
 #endif

@@ -53,6 +53,15 @@ qvl_vexp_nonpos(qvl_vf *px)
 /* gate[i] = silu(gate[i]) · up[i] = gate[i] / (1 + e^-gate[i]) · up[i], i < n. */
 void qvl_silu_mul(float *gate, const float *up, int64_t n);
 
+/* out[i] = BF16(silu(gate[i]) · up[i]), i < n: the same values as qvl_silu_mul, rounded
+ * for a BF16 product. */
+void qvl_silu_mul_bf16(const float *gate, const float *up, int64_t n, uint16_t *out);
+
+/* out[i] = BF16(x[i] · scale), i < n, to nearest even as torch casts (qvl_f32_to_bf16);
+ * scale 1 rounds x as it is.  Where the CPU has AVX512_BF16 its conversion does it, which
+ * makes denormals ±0, as its BF16 products (and AMX) read them anyway. */
+void qvl_round_bf16(const float *x, float scale, int64_t n, uint16_t *out);
+
 /* In place softmax of x[0..n) (n >= 1), then zeros up to x[total). */
 void qvl_softmax(float *x, int64_t n, int64_t total);
 

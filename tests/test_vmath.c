@@ -1,11 +1,13 @@
 /* test_vmath.c: the vector e^x against double precision (ulp), its edges (0, -87, -inf,
  * NaN), SiLU gating and softmax against double-precision references for every tail length,
- * and that an element's result does not depend on where it sits in the array. */
+ * that an element's result does not depend on where it sits in the array, and BF16
+ * rounding against the scalar rule. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "../lib/tensor.h"
 #include "../lib/vmath.h"
 #include "test.h"
 
@@ -141,6 +143,62 @@ test_softmax(void)
 	CHECK(zeros, "softmax: zeros past n up to total");
 }
 
+/* got is qvl_f32_to_bf16(x), or ±0 for a denormal x (the AVX512_BF16 conversion). */
+static int
+bf16_as_rule(float x, uint16_t got)
+{
+	return got == qvl_f32_to_bf16(x) ||
+	    (fabsf(x) < FLT_MIN && (got & 0x7fff) == 0 && (got >> 15) == (signbit(x) != 0));
+}
+
+/* BF16 rounding, a vector at a time, against the scalar rule (qvl_f32_to_bf16) on ties,
+ * near-ties, denormals, infinities, NaNs and random bit patterns, at every offset; the
+ * scaled form and the SiLU gating rounded for a BF16 product. */
+static void
+test_round_bf16(void)
+{
+	static const uint32_t special[] = {
+		0x3f808000, 0x3f818000, 0x3f807fff, 0x3f808001, 0x3f80ffff, 0x7f7fffff, 0xff7fffff,
+		0x00000001, 0x80008000, 0x007fffff, 0x00018000, 0x7f800000, 0xff800000, 0x7fc00000,
+		0x7f800001, 0xffa00000, 0x00000000, 0x80000000, 0x4049fdb0, 0xc0490fdb,
+	};
+	enum { N = 1000 };
+	float x[N], g[N], u[N], gs[N];
+	uint16_t got[N];
+	uint32_t rng = 7;
+	int same = 1, scaled = 1, silu = 1;
+
+	for (int i = 0; i < N; i++) {
+		uint32_t bits = special[i % (sizeof special / sizeof *special)];
+		if (i >= 100) {
+			rng = rng * 1664525u + 1013904223u;
+			bits = rng;
+		}
+		memcpy(&x[i], &bits, sizeof bits);
+	}
+	for (int off = 0; off < 17; off++) {
+		qvl_round_bf16(x + off, 1.0f, N - off, got);
+		for (int i = 0; i < N - off; i++)
+			same &= bf16_as_rule(x[off + i], got[i]);
+	}
+	CHECK(same, "qvl_round_bf16 = qvl_f32_to_bf16 on %d values at 17 offsets", N);
+	qvl_round_bf16(x, -0.375f, N, got);
+	for (int i = 0; i < N; i++)
+		scaled &= bf16_as_rule(x[i] * -0.375f, got[i]);
+	CHECK(scaled, "qvl_round_bf16 with a scale rounds x * scale");
+	for (int n = 1; n <= 70; n++) {
+		for (int i = 0; i < n; i++) {
+			g[i] = gs[i] = (float)(i * 37 % 41) * 0.75f - 15.0f;
+			u[i] = 0.5f + (float)(i % 5);
+		}
+		qvl_silu_mul(gs, u, n);
+		qvl_silu_mul_bf16(g, u, n, got);
+		for (int i = 0; i < n; i++)
+			silu &= got[i] == qvl_f32_to_bf16(gs[i]);
+	}
+	CHECK(silu, "qvl_silu_mul_bf16 = BF16 of qvl_silu_mul, lengths 1..70");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -148,5 +206,6 @@ main(int argc, char **argv)
 	test_exp();
 	test_silu();
 	test_softmax();
+	test_round_bf16();
 	return TEST_DONE();
 }
