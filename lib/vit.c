@@ -20,6 +20,7 @@
 #include "quant.h"
 #include "tensor.h"
 #include "vit_attn.h"
+#include "vit_plan.h"
 #include "vmath.h"
 
 #define RMS_EPS 1e-6       /* fixed in the reference's vision tower, not read from config */
@@ -39,20 +40,6 @@ struct qvl_vit {
 	qvl_matrix patch;    /* Conv3d weight [D, C, T, P, P] seen as [D, patch_dim] */
 	struct vit_block *blocks;
 	float *inv_freq;     /* head_dim / 4 rotary frequencies */
-};
-
-/* Attention groups: group g is the rows start[g] .. start[g] + len[g] of the window order;
- * for the windows' plan, idx[i] is the processor's row at position i of that order. */
-struct attn_plan {
-	int64_t *idx;
-	int64_t *start, *len;
-	int64_t ngroups, maxlen;
-	/* bf16 precision: packing tasks (rows r0 .. r1 of a group) and attention tasks
-	 * (queries i0 .. i0 + qn of heads head0 .. + nheads of a group) */
-	struct pack_task { int64_t group, r0, r1; } *packs;
-	struct bf16_task { int64_t group, i0, qn; int head0, nheads; } *tasks;
-	int64_t npacks, ntasks;
-	size_t scratch_bytes; /* per thread */
 };
 
 static int
@@ -221,121 +208,6 @@ qvl_vit_check_input(const qvl_vision_config *cfg, const int64_t g[3], int64_t ro
 	return 0;
 }
 
-static void
-plan_free(struct attn_plan *p)
-{
-	free(p->idx);
-	free(p->start);
-	free(p->len);
-	free(p->packs);
-	free(p->tasks);
-	memset(p, 0, sizeof *p);
-}
-
-static int
-plan_alloc(struct attn_plan *p, int64_t n, int64_t ngroups, qvl_err *err)
-{
-	p->idx = n > 0 ? malloc((size_t)n * sizeof *p->idx) : NULL;
-	p->start = malloc((size_t)ngroups * sizeof *p->start);
-	p->len = malloc((size_t)ngroups * sizeof *p->len);
-	p->ngroups = ngroups;
-	p->maxlen = 0;
-	if ((n > 0 && p->idx == NULL) || p->start == NULL || p->len == NULL) {
-		plan_free(p);
-		return qvl_fail_errno(err, "attention plan");
-	}
-	return 0;
-}
-
-/* Windows of units x units merge units tiling each temporal slice's merged grid from the
- * top left; rows listed in the reference's window order (units in raster order inside a
- * window, the patches of a unit consecutive), which also keeps its summation order. */
-static int
-plan_windows(const qvl_vision_config *c, const int64_t g[3], struct attn_plan *p, qvl_err *err)
-{
-	int64_t m = c->spatial_merge_size, mm = m * m;
-	int64_t units = c->window_size / c->spatial_merge_size / c->patch_size;
-	int64_t hm = g[1] / m, wm = g[2] / m, frame = g[1] * g[2];
-	int64_t nwy = (hm + units - 1) / units, nwx = (wm + units - 1) / units;
-	int64_t pos = 0, k = 0;
-
-	if (plan_alloc(p, g[0] * frame, g[0] * nwy * nwx, err) < 0)
-		return -1;
-	for (int64_t t = 0; t < g[0]; t++)
-		for (int64_t wy = 0; wy < nwy; wy++)
-			for (int64_t wx = 0; wx < nwx; wx++) {
-				int64_t y1 = wy * units + units < hm ? wy * units + units : hm;
-				int64_t x1 = wx * units + units < wm ? wx * units + units : wm;
-
-				p->start[k] = pos;
-				for (int64_t by = wy * units; by < y1; by++)
-					for (int64_t bx = wx * units; bx < x1; bx++)
-						for (int64_t i = 0; i < mm; i++)
-							p->idx[pos++] = t * frame + (by * wm + bx) * mm + i;
-				p->len[k] = pos - p->start[k];
-				if (p->len[k] > p->maxlen)
-					p->maxlen = p->len[k];
-				k++;
-			}
-	return 0;
-}
-
-/* One group per temporal slice: full attention never crosses frames (or images), and the
- * window order keeps each frame's rows together. */
-static int
-plan_slices(const int64_t g[3], struct attn_plan *p, qvl_err *err)
-{
-	int64_t frame = g[1] * g[2];
-
-	if (plan_alloc(p, 0, g[0], err) < 0)
-		return -1;
-	for (int64_t t = 0; t < g[0]; t++) {
-		p->start[t] = t * frame;
-		p->len[t] = frame;
-	}
-	p->maxlen = frame;
-	return 0;
-}
-
-/* The bf16 precision's tasks of a plan (vit_attn.c). */
-static int
-plan_bf16(struct attn_plan *p, int heads, int head_dim, qvl_err *err)
-{
-	int64_t npacks = 0, ntasks = 0;
-
-	for (int64_t g = 0; g < p->ngroups; g++) {
-		int nheads;
-		int64_t qn;
-
-		qvl_vit_attn_bf16_task(heads, p->len[g], &nheads, &qn);
-		npacks += (p->len[g] + ROW_CHUNK - 1) / ROW_CHUNK;
-		ntasks += (int64_t)(heads / nheads) * ((p->len[g] + qn - 1) / qn);
-	}
-	p->packs = malloc((size_t)(npacks > 0 ? npacks : 1) * sizeof *p->packs);
-	p->tasks = malloc((size_t)(ntasks > 0 ? ntasks : 1) * sizeof *p->tasks);
-	if (p->packs == NULL || p->tasks == NULL)
-		return qvl_fail_errno(err, "attention plan");
-	p->npacks = p->ntasks = 0;
-	for (int64_t g = 0; g < p->ngroups; g++) {
-		int nheads;
-		int64_t qn, len = p->len[g];
-		size_t bytes;
-
-		qvl_vit_attn_bf16_task(heads, len, &nheads, &qn);
-		bytes = qvl_vit_attn_bf16_scratch_bytes(nheads, qn, len, head_dim);
-		if (bytes > p->scratch_bytes)
-			p->scratch_bytes = bytes;
-		for (int64_t r = 0; r < len; r += ROW_CHUNK)
-			p->packs[p->npacks++] = (struct pack_task){ g, r,
-			    r + ROW_CHUNK < len ? r + ROW_CHUNK : len };
-		for (int h = 0; h < heads; h += nheads)
-			for (int64_t i = 0; i < len; i += qn)
-				p->tasks[p->ntasks++] = (struct bf16_task){ g, i,
-				    len - i < qn ? len - i : qn, h, nheads };
-	}
-	return 0;
-}
-
 static long
 chunks(int64_t n, int64_t per)
 {
@@ -415,7 +287,7 @@ add_task(void *ctx, long chunk, int thread)
 }
 
 struct attn_job {
-	const struct attn_plan *plan;
+	const qvl_vit_plan *plan;
 	const float *qkv;        /* [n, 3 * d] in window order, q and k rotated (float32) */
 	float *out;              /* [n, d] */
 	int64_t n, d, maxlen;
@@ -444,7 +316,7 @@ static void
 pack_task(void *ctx, long index, int thread)
 {
 	const struct attn_job *j = ctx;
-	const struct pack_task *t = &j->plan->packs[index];
+	const struct qvl_vit_pack_task *t = &j->plan->packs[index];
 	int64_t row0 = j->plan->start[t->group];
 
 	(void)thread;
@@ -456,7 +328,7 @@ static void
 attn_bf16_task(void *ctx, long index, int thread)
 {
 	struct attn_job *j = ctx;
-	const struct bf16_task *t = &j->plan->tasks[index];
+	const struct qvl_vit_bf16_task *t = &j->plan->tasks[index];
 	int64_t row0 = j->plan->start[t->group], len = j->plan->len[t->group];
 
 	if (qvl_vit_attn_bf16(j->local[thread], j->packed, j->n, j->d, j->head_dim, row0, len,
@@ -624,7 +496,7 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	const qvl_vision_config *c = &vit->cfg;
 	int64_t n, d = c->hidden_size, f = c->intermediate_size, hd = c->head_dim;
 	int nthreads = pool != NULL ? qvl_pool_threads(pool) : 1;
-	struct attn_plan win = { 0 }, full = { 0 };
+	qvl_vit_plan win = { 0 }, full = { 0 };
 	float *res = NULL, *h = x, *qkv = NULL, *gate = NULL, *up = NULL, *cos_t = NULL;
 	float *sin_t = NULL;
 	float **scratch = NULL;
@@ -640,14 +512,14 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	if (qvl_vit_check_input(c, g, g[0] * g[1] * g[2], c->patch_dim, err) < 0)
 		return -1;
 	n = g[0] * g[1] * g[2];
-	if (plan_windows(c, g, &win, err) < 0 || plan_slices(g, &full, err) < 0)
+	if (qvl_vit_plan_windows(c, g, &win, err) < 0 || qvl_vit_plan_slices(g, &full, err) < 0)
 		goto out;
 	maxlen = win.maxlen > full.maxlen ? win.maxlen : full.maxlen;
 	per_thread = (int64_t)qvl_vit_attn_scratch_floats(maxlen, (int)hd);
 	if (pool != NULL && qvl_pool_precision(pool) == QVL_PRECISION_BF16 &&
 	    (local = bf16_locals(nthreads)) != NULL) {
-		if (plan_bf16(&win, c->num_heads, c->head_dim, err) < 0 ||
-		    plan_bf16(&full, c->num_heads, c->head_dim, err) < 0)
+		if (qvl_vit_plan_bf16(&win, c->num_heads, c->head_dim, err) < 0 ||
+		    qvl_vit_plan_bf16(&full, c->num_heads, c->head_dim, err) < 0)
 			goto out;
 		bf16_bytes = win.scratch_bytes > full.scratch_bytes ? win.scratch_bytes :
 		    full.scratch_bytes;
@@ -721,8 +593,8 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	permute_rows(res, win.idx, n, d, 1, x);
 	rc = 0;
 out:
-	plan_free(&win);
-	plan_free(&full);
+	qvl_vit_plan_free(&win);
+	qvl_vit_plan_free(&full);
 	if (scratch != NULL)
 		for (int i = 0; i < nthreads; i++)
 			free(scratch[i]);
