@@ -440,9 +440,23 @@ const char *
 qvl_dnnl_info(char *buf, int len)
 {
 	const dnnl_version_t *v = dnnl_version();
+	const char *isa;
 
-	snprintf(buf, (size_t)len, "oneDNN %d.%d.%d (%s)", v->major, v->minor, v->patch,
-	    v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "threads");
+	/* after the cap on AMX, which must come before oneDNN settles its ISA */
+	pthread_once(&dnnl_setup_once, dnnl_setup);
+	switch (dnnl_get_effective_cpu_isa()) {
+	case dnnl_cpu_isa_avx512_core_amx:
+		isa = "avx512_core_amx: AMX";
+		break;
+	case dnnl_cpu_isa_avx512_core_bf16:
+		isa = "avx512_core_bf16, no AMX";
+		break;
+	default:
+		isa = "no BF16 instructions";
+		break;
+	}
+	snprintf(buf, (size_t)len, "oneDNN %d.%d.%d (%s; %s)", v->major, v->minor, v->patch,
+	    v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "threads", isa);
 	return buf;
 }
 
