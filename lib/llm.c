@@ -22,8 +22,10 @@
 /* Prompt rows per pass through the layers, by default.  Each pass widens every weight to
  * float32 tiles (f32 products) once, so more rows amortize it: 3B, 510 tokens, 2 Zen 4
  * cores, f32: 256 rows 17.8 s, 512 rows 16.5 s; 999 tokens 35.2 / 32.5 s, and 1024 rows no
- * better (32.3 s).  Scratch grows with it (scores: rows x threads x context floats). */
+ * better (32.3 s). */
 #define CHUNK_ROWS 512
+/* Queries of a prompt chunk whose scores are computed together (per head and thread). */
+#define CAUSAL_BLOCK 64
 
 struct layer {
 	qvl_matrix q, k, v, o, gate, up, down;
@@ -383,8 +385,9 @@ ensure_scratch(qvl_llm *m, int64_t rows, int64_t keys, int threads, qvl_err *err
 		m->scratch_rows = rows;
 		m->scratch_keys = 0;
 	}
-	/* scores: rows x keys per thread for a prompt chunk, heads x keys for one token */
-	int64_t need = (rows * threads > m->heads ? rows * threads : m->heads) * keys;
+	/* scores: a block of a chunk's rows x keys per thread, heads x keys for one token */
+	int64_t block = rows < CAUSAL_BLOCK ? rows : CAUSAL_BLOCK;
+	int64_t need = (block * threads > m->heads ? block * threads : m->heads) * keys;
 	if (need > m->scratch_keys) {
 		int64_t want = need + need / 2;
 		if (grow(&m->scores, (size_t)want)) {
@@ -472,9 +475,11 @@ many_attn_task(void *ctx, long task, int thread)
 	    m->o + i * m->q_dim + h * m->head_dim);
 }
 
-/* One head of a prompt chunk: scores against every cached key of its kv group, causal
+/* One head of a prompt chunk: scores against the cached keys of its kv group, causal
  * softmax, times the values; in the calling thread's own scores (single-threaded BLAS, so
- * the heads of a chunk spread over the pool's threads). */
+ * the heads of a chunk spread over the pool's threads).  A block of queries takes only the
+ * keys its last query sees: a 510-token prompt computes 56 % of the full square. */
+
 struct chunk_attn {
 	qvl_llm *m;
 	const struct layer *l;
@@ -487,15 +492,20 @@ chunk_attn_task(void *ctx, long h, int thread)
 	struct chunk_attn *job = ctx;
 	qvl_llm *m = job->m;
 	int hd = m->head_dim, g = (int)h / (m->heads / m->kv_heads);
-	int64_t n = job->n, nkeys = job->nkeys;
-	float *s = m->scores + (size_t)thread * (size_t)(n * nkeys);
+	int64_t n = job->n, block = n < CAUSAL_BLOCK ? n : CAUSAL_BLOCK;
+	float *s = m->scores + (size_t)thread * (size_t)(block * job->nkeys);
 
-	qvl_sgemm_nt(n, nkeys, hd, m->scale, m->q + h * hd, m->q_dim,
-	    job->l->kcache + g * hd, m->kv_dim, 0.0f, s, nkeys);
-	for (int64_t i = 0; i < n; i++)
-		qvl_softmax(s + i * nkeys, job->base + i + 1, nkeys);
-	qvl_sgemm_nn(n, hd, nkeys, 1.0f, s, nkeys, job->l->vcache + g * hd, m->kv_dim,
-	    0.0f, m->o + h * hd, m->q_dim);
+	for (int64_t i0 = 0; i0 < n; i0 += CAUSAL_BLOCK) {
+		int64_t rows = n - i0 < CAUSAL_BLOCK ? n - i0 : CAUSAL_BLOCK;
+		int64_t keys = job->base + i0 + rows;
+
+		qvl_sgemm_nt(rows, keys, hd, m->scale, m->q + i0 * m->q_dim + h * hd, m->q_dim,
+		    job->l->kcache + g * hd, m->kv_dim, 0.0f, s, keys);
+		for (int64_t i = 0; i < rows; i++)
+			qvl_softmax(s + i * keys, job->base + i0 + i + 1, keys);
+		qvl_sgemm_nn(rows, hd, keys, 1.0f, s, keys, job->l->vcache + g * hd, m->kv_dim,
+		    0.0f, m->o + i0 * m->q_dim + h * hd, m->q_dim);
+	}
 }
 
 /* Attention of the n rows in m->q (already rotated; their k/v already in the cache at
