@@ -230,14 +230,20 @@ bf16_max_kern_n(const qvl_kernels *k, const qvl_matrix *w)
 	return n < rows_n ? n : rows_n;
 }
 
+/* Whether the product goes to BF16 products (oneDNN) first. */
+static int
+takes_bf16(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, int64_t n)
+{
+	return qvl_pool_precision(pool) == QVL_PRECISION_BF16 && n > bf16_max_kern_n(k, w);
+}
+
 void
 qvl_matmul(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x, int64_t n,
     float *y)
 {
 	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
 
-	if (qvl_pool_precision(pool) == QVL_PRECISION_BF16 && n > bf16_max_kern_n(k, w) &&
-	    qvl_dnnl_matmul_bf16(pool, w, bias, x, n, y) == 0)
+	if (takes_bf16(pool, k, w, n) && qvl_dnnl_matmul_bf16(pool, w, bias, x, n, y) == 0)
 		return;
 	qvl_matmul_kern(pool, k, w, bias, x, n, y);
 }
@@ -248,8 +254,7 @@ qvl_matmul_xb(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint
 {
 	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
 
-	if (qvl_pool_precision(pool) == QVL_PRECISION_BF16 && n > bf16_max_kern_n(k, w) &&
-	    qvl_dnnl_matmul_xb(pool, w, bias, xb, n, y) == 0)
+	if (takes_bf16(pool, k, w, n) && qvl_dnnl_matmul_xb(pool, w, bias, xb, n, y) == 0)
 		return;
 	for (int64_t i = 0; i < n * w->cols; i++)
 		tmp[i] = qvl_bf16_to_f32(xb[i]);

@@ -16,6 +16,7 @@
 
 #include "matmul.h"
 #include "memcheck.h"
+#include "mrope.h"
 #include "norm.h"
 #include "quant.h"
 #include "tensor.h"
@@ -238,17 +239,9 @@ rope_task(void *ctx, long chunk, int thread)
 		const float *c = j->cos + r * half, *s = j->sin + r * half;
 
 		for (int part = 0; part < 2; part++)
-			for (int h = 0; h < j->heads; h++) {
-				float *v = j->y + r * j->d + (int64_t)part * (j->d / 3) +
-				    (int64_t)h * j->head_dim;
-
-				for (int i = 0; i < half; i++) {
-					float a = v[i], b = v[i + half];
-
-					v[i] = a * c[i] - b * s[i];
-					v[i + half] = b * c[i] + a * s[i];
-				}
-			}
+			for (int h = 0; h < j->heads; h++)
+				qvl_mrope_apply(j->y + r * j->d + (int64_t)part * (j->d / 3) +
+				    (int64_t)h * j->head_dim, c, s, j->head_dim);
 	}
 }
 
@@ -507,6 +500,7 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	uint16_t *packed = NULL, *act = NULL;
 	size_t bf16_bytes = 0;
 	struct work work;
+	struct attn_job aj;
 	int rc = -1;
 
 	if (qvl_vit_check_input(c, g, g[0] * g[1] * g[2], c->patch_dim, err) < 0)
@@ -565,6 +559,10 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	rope_tables(vit, g, win.idx, cos_t, sin_t);
 	work = (struct work){ .n = n, .d = d, .f = f, .res = res, .h = h, .qkv = qkv,
 	    .gate = gate, .up = up, .cos = cos_t, .sin = sin_t, .act = act };
+	aj = (struct attn_job){ .qkv = qkv, .out = h, .n = n, .d = d, .maxlen = maxlen,
+	    .heads = c->num_heads, .head_dim = c->head_dim, .scratch = scratch, .cos = cos_t,
+	    .sin = sin_t, .packed = packed, .out_b = act, .local = local,
+	    .bf16_scratch = bf16_scratch };
 
 	qvl_matmul(pool, &vit->patch, NULL, pixels, n, x);
 	if (tap != NULL && tap_mask != NULL && tap_mask[0] && tap(tap_ctx, -1, x, n, d, err) != 0)
@@ -573,13 +571,8 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	permute_rows(x, win.idx, n, d, 0, res);
 	for (int bi = 0; bi < c->depth; bi++) {
 		const struct vit_block *b = &vit->blocks[bi];
-		struct attn_job aj = {
-			.plan = b->full ? &full : &win, .qkv = qkv, .out = h, .d = d,
-			.heads = c->num_heads, .head_dim = c->head_dim, .scratch = scratch,
-			.maxlen = maxlen, .n = n, .cos = cos_t, .sin = sin_t, .packed = packed,
-			.out_b = act, .local = local, .bf16_scratch = bf16_scratch,
-		};
 
+		aj.plan = b->full ? &full : &win;
 		if (local != NULL)
 			block_bf16(pool, b, &work, &aj);
 		else

@@ -27,6 +27,7 @@
 
 #include "kernels_dnnl.h"
 #include "matmul.h"
+#include "mrope.h"
 #include "vmath.h"
 
 /* Queries per block: their scores against every key stay in L2 (128 x 3364 floats for an
@@ -113,14 +114,9 @@ qvl_vit_attn_pack(const float *qkv, int64_t n, int64_t d, int head_dim, int64_t 
 					qvl_round_bf16(v, 1.0f, head_dim, dst);
 					continue;
 				}
-				/* rotate-half, as the float32 path rotates qkv in place */
-				for (int i = 0; i < half; i++) {
-					float a = v[i], b = v[i + half];
-					float c = cos[r * half + i], s = sin[r * half + i];
-
-					rotated[i] = a * c - b * s;
-					rotated[i + half] = b * c + a * s;
-				}
+				/* rotated as the float32 path rotates qkv in place */
+				memcpy(rotated, v, (size_t)head_dim * sizeof *rotated);
+				qvl_mrope_apply(rotated, cos + r * half, sin + r * half, head_dim);
 				qvl_round_bf16(rotated, 1.0f, head_dim, dst);
 			}
 }

@@ -1,6 +1,6 @@
-/* vmath.c: SiLU gating, softmax and BF16 rounding over float arrays, a vector at a time.  A short tail
- * goes through the same vector code in a padded copy, so an element's result never depends
- * on where it sits (nor on how the threads split the array). */
+/* vmath.c: SiLU gating, softmax and BF16 rounding over float arrays, a vector at a time.
+ * A short tail goes through the same vector code in a padded copy, so an element's result
+ * never depends on where it sits (nor on how the threads split the array). */
 #include "vmath.h"
 
 #include <math.h>
@@ -102,21 +102,14 @@ qvl_round_bf16(const float *x, float scale, int64_t n, uint16_t *out)
 void
 qvl_silu_mul_bf16(const float *gate, const float *up, int64_t n, uint16_t *out)
 {
-	float g[16 * QVL_VL], u[QVL_VL];
+	float g[16 * QVL_VL];
 
-	/* a chunk at a time through qvl_silu_mul's vector code (the tail padded as there) */
+	/* a chunk at a time through qvl_silu_mul, in a copy */
 	for (int64_t i = 0; i < n; i += 16 * QVL_VL) {
-		int64_t count = n - i < 16 * QVL_VL ? n - i : 16 * QVL_VL, j = 0;
+		int64_t count = n - i < 16 * QVL_VL ? n - i : 16 * QVL_VL;
 
 		memcpy(g, gate + i, (size_t)count * sizeof *g);
-		for (; j + QVL_VL <= count; j += QVL_VL)
-			silu_mul_vec(g + j, up + i + j);
-		if (j < count) {
-			memset(u, 0, sizeof u);
-			memcpy(u, up + i + j, (size_t)(count - j) * sizeof *u);
-			memset(g + count, 0, (size_t)(j + QVL_VL - count) * sizeof *g);
-			silu_mul_vec(g + j, u);
-		}
+		qvl_silu_mul(g, up + i, count);
 		qvl_round_bf16(g, 1.0f, count, out + i);
 	}
 }
