@@ -1,7 +1,7 @@
 /* matmul: qvl_matmul's speed on the Qwen2.5-VL-3B shapes, next to the limits measured in the
  * same run (bench/run passes them in).
  *
- * usage: matmul [-t threads] [-b membw_GBs] [-s sgemm_GFLOPs] [-l layers] [-q]
+ * usage: matmul [-t threads] [-b membw_GBs] [-l layers] [-k bf16|q8|q4] [-q] [-D] [-G]
  * Prints table rows "stage | figure | limit | ratio | llama.cpp" (markdown).
  *   decode: n = 1 over the weights of `layers` decoder layers (BF16, q8, q4), GB/s of weights
  *           read against the streaming-read bandwidth, and the tokens/s that rate gives the 3B
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -126,7 +127,7 @@ static const int64_t layer_shapes[7][2] = {
 };
 
 static void
-bench_decode(qvl_pool *pool, int layers, double membw, int quick)
+bench_decode(qvl_pool *pool, int layers, double membw, int quick, const char *only)
 {
 	static const qvl_dtype kinds[] = {QVL_BF16, QVL_I8, QVL_U8};
 	static const char *names[] = {"BF16", "q8", "q4"};
@@ -142,6 +143,8 @@ bench_decode(qvl_pool *pool, int layers, double membw, int quick)
 	for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
 		size_t total = 0, b;
 		double best = 1e30, t1 = 0;
+		if (only != NULL && strcasecmp(only, names[k]) != 0)
+			continue;
 		for (int i = 0; i < nm; i++) {
 			m[i] = make(kinds[k], layer_shapes[i % 7][0], layer_shapes[i % 7][1], &b);
 			total += b;
@@ -272,8 +275,9 @@ main(int argc, char **argv)
 	qvl_err err;
 	qvl_pool *pool;
 	char buf[128];
+	const char *only = NULL;
 
-	while ((opt = getopt(argc, argv, "t:b:l:qDGh")) != -1) {
+	while ((opt = getopt(argc, argv, "t:b:l:k:qDGh")) != -1) {
 		switch (opt) {
 		case 't':
 			threads = atoi(optarg);
@@ -283,6 +287,9 @@ main(int argc, char **argv)
 			break;
 		case 'l':
 			layers = atoi(optarg);
+			break;
+		case 'k':
+			only = optarg;
 			break;
 		case 'q':
 			quick = 1;
@@ -294,8 +301,8 @@ main(int argc, char **argv)
 			decode = 0;
 			break;
 		default:
-			fprintf(stderr, "usage: matmul [-t threads] [-b membw_GBs] [-l layers] [-q] "
-			    "[-D decode only] [-G gemm only]\n");
+			fprintf(stderr, "usage: matmul [-t threads] [-b membw_GBs] [-l layers] "
+			    "[-k bf16|q8|q4 decode kind] [-q] [-D decode only] [-G gemm only]\n");
 			return 2;
 		}
 	}
@@ -311,7 +318,7 @@ main(int argc, char **argv)
 	    qvl_pool_threads(pool), qvl_cpu_level_name(qvl_cpu_get()->level),
 	    qvl_dnnl_info(buf, sizeof buf));
 	if (decode)
-		bench_decode(pool, layers, membw, quick);
+		bench_decode(pool, layers, membw, quick, only);
 	if (gemm)
 		bench_gemm(pool, quick);
 	qvl_pool_free(pool);

@@ -505,6 +505,12 @@ avx512_rows_q8v(const qvl_matrix *w, int64_t r0, int64_t r1, int n, const float 
 			    ldy);
 }
 
+/* A row of q4 is 1 KB at 2048 columns: the weights stream through rows four to a page, and
+ * the hardware prefetchers stop at page ends.  Fetching a page ahead (past the row's end:
+ * rows are contiguous) took the 3B's q4 decoding from 11.7 to 12.2 tok/s on 2 Zen 4 cores
+ * (means of alternating runs, each 10-14) and matmul -k q4 from 20-23 to 24-26 GB/s. */
+#define Q4_PREFETCH 4096
+
 /* q4 on AVX512_VNNI: x coded as int8 per block (step max|x| / 127) so that vpdpbusd takes
  * the nibbles as they are (unsigned 0..15) against the codes, four products per 32-bit lane:
  * a 64-byte load of four blocks costs a mask, a shift and two vpdpbusd, against one table
@@ -560,6 +566,7 @@ q4v_group(const uint8_t *w, const uint16_t *sc, int64_t nb, int64_t g, __mmask64
 	const __m512i nibble = _mm512_set1_epi8(15);
 	const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
 	__m512i v = _mm512_maskz_loadu_epi8(m, w + g * 64);
+	_mm_prefetch(w + g * 64 + Q4_PREFETCH, _MM_HINT_T0);
 	__m512i lo = _mm512_and_si512(v, nibble);
 	__m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
 	__m128 d = _mm_cvtph_ps(_mm_maskz_loadu_epi16(ms, sc + g * 4));
