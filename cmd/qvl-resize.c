@@ -139,10 +139,12 @@ plan(const char *src, int w, int h, double dpi_x, double dpi_y, int64_t *rw, int
 	if (opt.dpi_from > 0) {
 		*sx = *sy = opt.dpi_to / opt.dpi_from;
 	} else if (opt.dpi_auto) {
-		if (dpi_x > 150)
+		/* One decision for both axes, each from its own density: a 300x150 dpi fax
+		 * scaled on one axis only would come out stretched twice over. */
+		if (dpi_x > 150 || dpi_y > 150) {
 			*sx = 72 / dpi_x;
-		if (dpi_y > 150)
 			*sy = 72 / dpi_y;
+		}
 		if (opt.verbose)
 			warnx("%s: density %.0fx%.0f dpi%s", src, dpi_x, dpi_y,
 			    *sx != 1 || *sy != 1 ? ", scaling to 72 dpi" :

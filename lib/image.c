@@ -8,7 +8,8 @@
  *   - 16-bit RGB(A) and gray+alpha keep the high byte of each sample, but 16-bit gray is
  *     Pillow's mode "I", whose conversion to RGB clips the 16-bit value to 255;
  *   - no gamma, no colour profile, no EXIF orientation;
- *   - CMYK JPEG: Adobe-inverted samples are inverted back, then Pillow's cmyk2rgb.
+ *   - CMYK JPEG: samples inverted (Pillow assumes the Adobe convention, marker or not),
+ *     then Pillow's cmyk2rgb.
  * JPEG goes through libjpeg(-turbo) with its default IDCT and fancy upsampling, as Pillow's
  * decoder does.  The pixel limit is checked on the header, before any pixel is allocated. */
 #include "image.h"
@@ -398,7 +399,7 @@ jpeg_decode(const uint8_t *buf, size_t len, const char *name, const qvl_image_li
 	uint8_t *volatile rgb = NULL;
 	uint8_t *volatile row = NULL;
 	volatile double dx = 0, dy = 0;
-	int w, h, nc, adobe;
+	int w, h, nc;
 
 	memset(&cinfo, 0, sizeof cinfo);
 	cinfo.err = jpeg_std_error(&ctx.pub);
@@ -431,7 +432,6 @@ jpeg_decode(const uint8_t *buf, size_t len, const char *name, const qvl_image_li
 		cinfo.out_color_space = JCS_RGB;
 		break;
 	}
-	adobe = cinfo.saw_Adobe_marker;
 	if (cinfo.saw_JFIF_marker && (cinfo.density_unit == 1 || cinfo.density_unit == 2)) {
 		double f = cinfo.density_unit == 2 ? 2.54 : 1;
 
@@ -469,11 +469,12 @@ jpeg_decode(const uint8_t *buf, size_t len, const char *name, const qvl_image_li
 			else if (nc == 3)
 				memcpy(out + 3 * x, p, 3);
 			else {
-				/* Pillow: rawmode "CMYK;I" for Adobe files, then cmyk2rgb. */
+				/* Pillow reads every CMYK JPEG as "CMYK;I" (inverted, the
+				 * Adobe convention, marker or not), then cmyk2rgb. */
 				unsigned int c[4], nk;
 
 				for (int i = 0; i < 4; i++)
-					c[i] = adobe ? 255u - p[i] : p[i];
+					c[i] = 255u - p[i];
 				nk = 255 - c[3];
 				for (int i = 0; i < 3; i++)
 					out[3 * x + i] = (uint8_t)(nk - div255(c[i] * nk));

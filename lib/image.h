@@ -19,10 +19,12 @@ typedef struct qvl_image {
 } qvl_image;
 
 typedef struct qvl_image_limits {
-	int64_t max_pixels;	/* 0 = default 2^28 */
+	int64_t max_pixels;	/* 0 = the default, Pillow's limit */
 } qvl_image_limits;
 
-#define QVL_IMAGE_DEFAULT_MAX_PIXELS ((int64_t)1 << 28)
+/* Pillow refuses an image over twice its MAX_IMAGE_PIXELS (89478485) as a decompression
+ * bomb, so the reference never sees one. */
+#define QVL_IMAGE_DEFAULT_MAX_PIXELS ((int64_t)178956970)
 
 /* PNG or JPEG by content; `name` is how errors name the input. */
 int qvl_image_decode(const void *buf, size_t len, const char *name, const qvl_image_limits *lim,

@@ -79,6 +79,12 @@ qvl_smart_resize_d(int64_t height, int64_t width, int factor, double min_pixels,
 		return qvl_fail(err, "%lldx%lld resizes to a zero side (%lldx%lld) under "
 		    "max_pixels %.0f", (long long)width, (long long)height, (long long)wb,
 		    (long long)hb, max_pixels);
+	/* The processor runs smart_resize again on the resized image, and its own ratio check
+	 * refuses what rounding to the grid pushed over 200 (29x5615 -> 28x5628). */
+	if ((double)(hb > wb ? hb : wb) / (double)(hb > wb ? wb : hb) > 200)
+		return qvl_fail(err, "aspect ratio %.6g of the resized %lldx%lld (from %lldx%lld) "
+		    "is over 200", (double)(hb > wb ? hb : wb) / (double)(hb > wb ? wb : hb),
+		    (long long)wb, (long long)hb, (long long)width, (long long)height);
 	*out_h = hb;
 	*out_w = wb;
 	return 0;

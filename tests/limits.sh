@@ -42,7 +42,7 @@ while i < len(b):
 	i += 2 + struct.unpack('>H', b[i + 2:i + 4])[0]
 open(tmp + '/bomb.jpg', 'wb').write(b)
 EOF
-expect "PNG bomb" 1 'bomb.png: image is 65535x65535 = 4294836225 pixels, over the limit of 268435456 \(--max-input-pixels\)' \
+expect "PNG bomb" 1 'bomb.png: image is 65535x65535 = 4294836225 pixels, over the limit of 178956970 \(--max-input-pixels\)' \
 	small $BIN/qvl-resize "$TMP/bomb.png"
 expect "JPEG bomb" 1 'bomb.jpg: image is 65000x65000 = 4225000000 pixels, over the limit' \
 	small $BIN/qvl-resize "$TMP/bomb.jpg"

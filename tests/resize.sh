@@ -28,6 +28,8 @@ check_grep min_tokens '"resized_size":\[252,252\]' $R --info --assume-size 10x10
 check_grep size '"resized_size":\[644,476\]' $R --info --size 640x480 $G/img_main_main.png
 check_grep dpi_auto 'dpi_scale":\[0\.24' $R --info --dpi auto $F/dpi300.png
 check_grep dpi_auto_v 'density 300x300 dpi, scaling' $R -v --info --dpi auto $F/dpi300.png
+# 200x100 dpi: both axes come down to 72 dpi, each from its own density
+check_grep dpi_auto_unequal 'dpi_scale":\[0\.3599[0-9]*,0\.7199' $R --info --dpi auto $F/j422.jpg
 check_grep dpi_auto_none '"orig_size":\[37,23\],"resized_size":\[84,56\],"grid_thw":\[1,4,6\],"scale":\[[0-9.]+,[0-9.]+\],"tokens":6}' $R --info --dpi auto $F/g8.png
 
 # the resized image, byte for byte Pillow's
@@ -62,6 +64,8 @@ check_fails missing 1 $R $TMP/nonexistent.png
 check_grep limit 'over the limit' $R --max-input-pixels 1000 $G/img_main_main.png
 check_fails limit_status 1 $R --max-input-pixels 1000 $G/img_main_main.png
 check_grep ratio 'aspect ratio 250 is over 200' $R --info --assume-size 7000x28
+# rounding to the grid can push the ratio over 200: the processor's second check refuses it
+check_grep ratio_rounded 'aspect ratio 201 of the resized 28x5628' $R --info --assume-size 29x5615
 check_fails keep_going 1 sh -c "$R -k $TMP/text.png $G/img_main_main.png > $TMP/k.qvl"
 check_grep keep_going_out '\[468, 1176\]' $D $TMP/k.qvl
 check_fails no_partial 1 $R -o $TMP/partial.qvl $G/img_main_main.png $TMP/text.png

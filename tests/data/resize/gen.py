@@ -102,6 +102,21 @@ def smooth(h, w, c, hi):
 manifest = []
 
 
+def strip_app14(data):
+    """A JPEG without its APP14 (Adobe) segments; the scan and what follows unchanged."""
+    out, i = bytearray(data[:2]), 2
+    while i < len(data):
+        marker = data[i + 1]
+        if marker == 0xDA:
+            out += data[i:]
+            break
+        n = (data[i + 2] << 8) | data[i + 3]
+        if marker != 0xEE:
+            out += data[i:i + 2 + n]
+        i += 2 + n
+    return bytes(out)
+
+
 def add_decode(src, dpi=(0, 0)):
     im = Image.open(os.path.join(HERE, src))
     rgb = to_rgb(im)
@@ -167,6 +182,12 @@ def main():
     add_decode("jgray.jpg")
     base.convert("CMYK").save(os.path.join(HERE, "jcmyk.jpg"), quality=90)
     add_decode("jcmyk.jpg")
+    # The same without its Adobe (APP14) segment: Pillow inverts CMYK all the same.
+    with open(os.path.join(HERE, "jcmyk.jpg"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(HERE, "jcmyk_noadobe.jpg"), "wb") as f:
+        f.write(strip_app14(data))
+    add_decode("jcmyk_noadobe.jpg")
     exif = Image.Exif()
     exif[0x011A] = 150.0
     exif[0x011B] = 150.0
