@@ -4,7 +4,6 @@
  * marker it has not found. */
 #include "boxes_impl.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,7 +44,8 @@ qvl_bx_sb_put_utf8(sbuf *b, uint32_t cp)
 {
 	char u[4];
 
-	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	/* NUL too: a label is a C string, and U+FFFD is what HTML makes of &#0;. */
+	if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		cp = 0xfffd;
 	if (cp < 0x80) {
 		qvl_bx_sb_putc(b, (char)cp);
@@ -84,7 +84,7 @@ qvl_bx_sb_take(sbuf *b)
 	return s;
 }
 
-/* Trims and collapses runs of white space into one space. */
+/* Trims and collapses runs of white space into one space; a NUL becomes U+FFFD. */
 char *
 qvl_bx_collapse_space(const char *s, size_t n)
 {
@@ -100,7 +100,10 @@ qvl_bx_collapse_space(const char *s, size_t n)
 		if (pending)
 			qvl_bx_sb_putc(&b, ' ');
 		pending = 0;
-		qvl_bx_sb_putc(&b, s[i]);
+		if (s[i] == '\0')
+			qvl_bx_sb_put_utf8(&b, 0);
+		else
+			qvl_bx_sb_putc(&b, s[i]);
 	}
 	return qvl_bx_sb_take(&b);
 }
@@ -110,9 +113,8 @@ qvl_bx_collapse_space(const char *s, size_t n)
  * a coordinate, so strtod only ever sees a token this scanner has delimited.
  */
 
-/* Reads one number at s[*i], advancing *i; 0 when there is none there. */
-static int
-read_number(const char *s, size_t len, size_t *i, double *v)
+int
+qvl_bx_read_number(const char *s, size_t len, size_t *i, double *v)
 {
 	char tok[64];
 	size_t j = *i, start = *i, n;
@@ -154,7 +156,14 @@ read_number(const char *s, size_t len, size_t *i, double *v)
 	return isfinite(*v);
 }
 
-/* All numbers in s[0..len), at most max kept; returns how many there were. */
+/* What may stand between a marker's numbers. */
+static int
+is_number_sep(int c)
+{
+	return is_space(c) || c == ',' || c == ';' || c == '(' || c == ')' || c == '[' ||
+	    c == ']';
+}
+
 int
 qvl_bx_read_numbers(const char *s, size_t len, double *out, int max)
 {
@@ -163,16 +172,18 @@ qvl_bx_read_numbers(const char *s, size_t len, double *out, int max)
 	double v;
 
 	while (i < len) {
-		if (is_digit((unsigned char)s[i]) || ((s[i] == '-' || s[i] == '+' || s[i] == '.') &&
-		    i + 1 < len && (is_digit((unsigned char)s[i + 1]) || s[i + 1] == '.'))) {
-			if (read_number(s, len, &i, &v)) {
-				if (n < max)
-					out[n] = v;
-				n++;
-				continue;
-			}
+		if (is_number_sep((unsigned char)s[i])) {
+			i++;
+			continue;
 		}
-		i++;
+		/* A word among the numbers ("NaN", "None") leaves no way to tell which number
+		 * is which. */
+		if (!qvl_bx_read_number(s, len, &i, &v) ||
+		    (i < len && !is_number_sep((unsigned char)s[i])))
+			return -1;
+		if (n < max)
+			out[n] = v;
+		n++;
 	}
 	return n;
 }
@@ -219,323 +230,6 @@ qvl_boxes_free(qvl_box_list *list)
 }
 
 /*
- * Qwen2.5-VL JSON.  Every balanced {...} is tried with jansson; an object with bbox_2d or
- * point_2d is a box.  A list cut short by the token limit leaves its complete objects
- * balanced, so they are all found; an object that jansson rejects (single quotes, a
- * trailing comma) gets a lenient second reading when it has no nested object.
- */
-
-/* End (one past the closing brace) of the balanced object at s[at] == '{', or 0 when it is
- * not closed within len or its brackets do not match. */
-static size_t
-match_object(const char *s, size_t at, size_t len)
-{
-	char stack[256];
-	int depth = 0, in_str = 0;
-	size_t i;
-
-	/* A grounding object is short; a longer span is looked into instead (by the caller),
-	 * which keeps many unclosed braces from taking quadratic time. */
-	if (len - at > ((size_t)256 << 10))
-		len = at + ((size_t)256 << 10);
-	for (i = at; i < len; i++) {
-		char c = s[i];
-
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-			continue;
-		}
-		switch (c) {
-		case '"':
-			in_str = 1;
-			break;
-		case '{':
-		case '[':
-			if (depth == (int)sizeof stack)
-				return 0;
-			stack[depth++] = c == '{' ? '}' : ']';
-			break;
-		case '}':
-		case ']':
-			if (depth == 0 || stack[depth - 1] != c)
-				return 0;
-			if (--depth == 0)
-				return i + 1;
-			break;
-		}
-	}
-	return 0;
-}
-
-/* Numbers of a JSON value, arrays flattened (numeric strings count too); -1 on anything
- * else. */
-static int
-json_numbers(const json_t *v, double *out, int max, int *n)
-{
-	size_t i;
-	const char *s;
-	char *end;
-	double d;
-
-	if (json_is_number(v)) {
-		if (*n >= max)
-			return -1;
-		out[(*n)++] = json_number_value(v);
-		return 0;
-	}
-	if (json_is_string(v)) {
-		s = json_string_value(v);
-		errno = 0;
-		d = strtod(s, &end);
-		if (end == s || *end != '\0' || errno != 0 || !isfinite(d) || *n >= max)
-			return -1;
-		out[(*n)++] = d;
-		return 0;
-	}
-	if (json_is_array(v)) {
-		for (i = 0; i < json_array_size(v); i++)
-			if (json_numbers(json_array_get(v, i), out, max, n) < 0)
-				return -1;
-		return 0;
-	}
-	return -1;
-}
-
-/* Keys whose string value names the region, in order of preference. */
-static const char *const label_keys[] = {
-	"label", "text_content", "text", "name", "category", "class", "description", "content",
-	NULL
-};
-
-static char *
-json_label(const json_t *obj)
-{
-	const char *key;
-	const json_t *v;
-	char num[64];
-	int i;
-
-	for (i = 0; label_keys[i] != NULL; i++) {
-		v = json_object_get(obj, label_keys[i]);
-		if (json_is_string(v))
-			return strdup(json_string_value(v));
-		if (json_is_number(v)) {
-			qvl_boxes_fmt_number(num, sizeof num, json_number_value(v), 6);
-			return strdup(num);
-		}
-	}
-	json_object_foreach((json_t *)obj, key, v) {
-		if (json_is_string(v))
-			return strdup(json_string_value(v));
-	}
-	return strdup("");
-}
-
-/* One object: a box when it has bbox_2d / point_2d, then any boxes nested in its members. */
-static int
-json_walk(const json_t *v, size_t offset, qvl_box_list *l, qvl_err *err)
-{
-	const json_t *m;
-	const char *key;
-	double nums[8];
-	int n;
-	size_t i;
-
-	if (json_is_array(v)) {
-		for (i = 0; i < json_array_size(v); i++)
-			if (json_walk(json_array_get(v, i), offset, l, err) < 0)
-				return -1;
-		return 0;
-	}
-	if (!json_is_object(v))
-		return 0;
-	if ((m = json_object_get(v, "bbox_2d")) != NULL) {
-		n = 0;
-		if (json_numbers(m, nums, 8, &n) == 0 && (n == 4 || n == 2 || n == 8)) {
-			if (qvl_bx_push_box(l, n == 4 ? QVL_BOX_BBOX : n == 2 ? QVL_BOX_POINT : QVL_BOX_QUAD,
-			    QVL_FMT_JSON, QVL_COORDS_ABS, json_label(v), nums, n, offset, err) < 0)
-				return -1;
-		} else
-			l->malformed++;
-	} else if ((m = json_object_get(v, "point_2d")) != NULL) {
-		n = 0;
-		if (json_numbers(m, nums, 8, &n) == 0 && n == 2) {
-			if (qvl_bx_push_box(l, QVL_BOX_POINT, QVL_FMT_JSON, QVL_COORDS_ABS, json_label(v),
-			    nums, n, offset, err) < 0)
-				return -1;
-		} else
-			l->malformed++;
-	}
-	json_object_foreach((json_t *)v, key, m) {
-		if (json_is_object(m) || json_is_array(m))
-			if (json_walk(m, offset, l, err) < 0)
-				return -1;
-	}
-	return 0;
-}
-
-/* The value of a quoted string starting at s[*i] (the quote), backslash escapes decoded;
- * *i ends after the closing quote.  NULL when it is not closed. */
-static char *
-lenient_string(const char *s, size_t len, size_t *i)
-{
-	sbuf b = { 0 };
-	char q = s[*i];
-	size_t j = *i + 1;
-	uint32_t cp;
-	int k;
-
-	for (; j < len && s[j] != q; j++) {
-		if (s[j] != '\\' || j + 1 >= len) {
-			qvl_bx_sb_putc(&b, s[j]);
-			continue;
-		}
-		switch (s[++j]) {
-		case 'n': qvl_bx_sb_putc(&b, '\n'); break;
-		case 't': qvl_bx_sb_putc(&b, '\t'); break;
-		case 'r': qvl_bx_sb_putc(&b, '\r'); break;
-		case 'u':
-			cp = 0;
-			for (k = 1; k <= 4 && j + k < len; k++) {
-				int c = lower((unsigned char)s[j + k]);
-
-				if (is_digit(c))
-					cp = cp * 16 + (uint32_t)(c - '0');
-				else if (c >= 'a' && c <= 'f')
-					cp = cp * 16 + (uint32_t)(c - 'a' + 10);
-				else
-					break;
-			}
-			if (k == 5) {
-				qvl_bx_sb_put_utf8(&b, cp);
-				j += 4;
-			} else
-				qvl_bx_sb_putc(&b, 'u');
-			break;
-		default: qvl_bx_sb_putc(&b, s[j]); break;
-		}
-	}
-	if (j >= len) {
-		free(qvl_bx_sb_take(&b));
-		return NULL;
-	}
-	*i = j + 1;
-	return qvl_bx_sb_take(&b);
-}
-
-/* Position just after `key` written as a key ("key":, 'key':, key: or key=) in s[0..len),
- * or 0 when absent. */
-static size_t
-lenient_key(const char *s, size_t len, const char *key)
-{
-	size_t kl = strlen(key), from = 0, j;
-	const char *p;
-
-	while ((p = find(s, from, len, key)) != NULL) {
-		j = (size_t)(p - s) + kl;
-		from = j;
-		if (p > s && (p[-1] == '_' || (lower((unsigned char)p[-1]) >= 'a' &&
-		    lower((unsigned char)p[-1]) <= 'z')))
-			continue;
-		if (j < len && (s[j] == '"' || s[j] == '\''))
-			j++;
-		while (j < len && is_space((unsigned char)s[j]))
-			j++;
-		if (j < len && (s[j] == ':' || s[j] == '=')) {
-			j++;
-			while (j < len && is_space((unsigned char)s[j]))
-				j++;
-			return j;
-		}
-	}
-	return 0;
-}
-
-/* A flat object jansson rejected: bbox_2d / point_2d and a label read by hand. */
-static int
-lenient_object(const char *s, size_t len, size_t offset, qvl_box_list *l, int *found,
-    qvl_err *err)
-{
-	static const char *const keys[] = { "bbox_2d", "point_2d" };
-	double nums[8];
-	size_t j, end;
-	char *label = NULL;
-	int k, n, i;
-
-	*found = 0;
-	for (k = 0; k < 2; k++) {
-		if ((j = lenient_key(s, len, keys[k])) == 0 || (s[j] != '[' && s[j] != '('))
-			continue;
-		for (end = j; end < len && s[end] != ']' && s[end] != ')'; end++)
-			;
-		if (end == len)
-			continue;
-		n = qvl_bx_read_numbers(s + j, end - j, nums, 8);
-		*found = 1;
-		if (!(k == 0 ? n == 4 || n == 2 || n == 8 : n == 2)) {
-			l->malformed++;
-			return 0;
-		}
-		for (i = 0; label == NULL && label_keys[i] != NULL; i++)
-			if ((j = lenient_key(s, len, label_keys[i])) != 0 &&
-			    (s[j] == '"' || s[j] == '\''))
-				label = lenient_string(s, len, &j);
-		if (label == NULL)
-			label = strdup("");
-		return qvl_bx_push_box(l, n == 4 ? QVL_BOX_BBOX : n == 2 ? QVL_BOX_POINT : QVL_BOX_QUAD,
-		    QVL_FMT_JSON, QVL_COORDS_ABS, label, nums, n, offset, err);
-	}
-	return 0;
-}
-
-static int
-parse_json(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
-{
-	json_error_t jerr;
-	json_t *v;
-	size_t i = 0, end;
-	int found, has_box;
-
-	while (i < len) {
-		const char *p = memchr(s + i, '{', len - i);
-
-		if (p == NULL)
-			break;
-		i = (size_t)(p - s);
-		if ((end = match_object(s, i, len)) == 0) {
-			i++;
-			continue;
-		}
-		v = json_loadb(s + i, end - i, JSON_DISABLE_EOF_CHECK, &jerr);
-		if (v != NULL) {
-			has_box = json_object_get(v, "bbox_2d") != NULL ||
-			    json_object_get(v, "point_2d") != NULL;
-			if (has_box && json_walk(v, i, l, err) < 0) {
-				json_decref(v);
-				return -1;
-			}
-			json_decref(v);
-			/* An object without a box of its own may hold some: look inside. */
-			i = has_box ? end : i + 1;
-			continue;
-		}
-		if (memchr(s + i + 1, '{', end - i - 1) == NULL) {
-			if (lenient_object(s + i, end - i, i, l, &found, err) < 0)
-				return -1;
-			if (found) {
-				i = end;
-				continue;
-			}
-		}
-		i++;
-	}
-	return 0;
-}
-
-/*
  * Qwen2-VL special tokens and Qwen-VL tags.  A box takes the label of the last reference
  * written before it on the same line, so "<ref>cat</ref><box>..</box><box>..</box>" labels
  * both boxes.
@@ -556,59 +250,83 @@ static const struct marker {
 	{ "<quad>", "</quad>", M_QUAD, QVL_FMT_TAGS },
 };
 
+/* The marker whose open or close tag is at s[i], or NULL; *closing tells which. */
+static const struct marker *
+marker_at(const char *s, size_t len, size_t i, int *closing)
+{
+	size_t k, n;
+
+	for (k = 0; k < sizeof markers / sizeof markers[0]; k++) {
+		n = strlen(markers[k].open);
+		if (len - i >= n && memcmp(s + i, markers[k].open, n) == 0) {
+			*closing = 0;
+			return &markers[k];
+		}
+		n = strlen(markers[k].close);
+		if (len - i >= n && memcmp(s + i, markers[k].close, n) == 0) {
+			*closing = 1;
+			return &markers[k];
+		}
+	}
+	return NULL;
+}
+
 static int
 parse_tags(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 {
-	const struct marker *m;
-	const char *p, *close;
+	const struct marker *m, *next = NULL;
+	const char *p, *lt = NULL;
 	char *ref = NULL, *label;
-	size_t i = 0, ref_end = 0, body, k, ol;
+	size_t i = 0, ref_end = 0, body, end, j;
 	double nums[8];
-	int n, ret = 0, want;
+	int n, ret = 0, closing;
 
 	while (i < len && (p = memchr(s + i, '<', len - i)) != NULL) {
 		i = (size_t)(p - s);
-		m = NULL;
-		for (k = 0; k < sizeof markers / sizeof markers[0]; k++) {
-			ol = strlen(markers[k].open);
-			if (len - i >= ol && memcmp(s + i, markers[k].open, ol) == 0) {
-				m = &markers[k];
-				break;
-			}
-		}
-		if (m == NULL) {
+		if ((m = marker_at(s, len, i, &closing)) == NULL || closing) {
 			i++;
 			continue;
 		}
+		/* A marker's body ends at the next marker: its own close, else it was prose ("the
+		 * <ref> tag") or is broken, and the next marker is read on its own. */
 		body = i + strlen(m->open);
-		if ((close = find(s, body, len, m->close)) == NULL) {
-			/* Cut short: nothing complete follows. */
-			break;
+		for (j = body; (lt = memchr(s + j, '<', len - j)) != NULL; j = (size_t)(lt - s) + 1)
+			if ((next = marker_at(s, len, (size_t)(lt - s), &closing)) != NULL)
+				break;
+		if (lt == NULL)
+			break;	/* cut short: nothing complete follows */
+		end = (size_t)(lt - s);
+		if (next != m || !closing) {
+			if (m->what != M_REF)
+				l->malformed++;
+			i = end;
+			continue;
 		}
 		if (m->what == M_REF) {
 			free(ref);
-			if ((ref = qvl_bx_collapse_space(s + body, (size_t)(close - s) - body)) == NULL) {
+			if ((ref = qvl_bx_collapse_space(s + body, end - body)) == NULL) {
 				ret = qvl_fail(err, "boxes: out of memory");
 				break;
 			}
-			ref_end = (size_t)(close - s) + strlen(m->close);
+			ref_end = end + strlen(m->close);
 			i = ref_end;
 			continue;
 		}
-		n = qvl_bx_read_numbers(s + body, (size_t)(close - s) - body, nums, 8);
-		want = m->what == M_BOX ? 4 : 8;
-		if (n != want) {
+		n = qvl_bx_read_numbers(s + body, end - body, nums, 8);
+		/* A box of two numbers is a point: Qwen2-VL's click "<|box_start|>(x,y)". */
+		if (m->what == M_BOX ? n != 4 && n != 2 : n != 8) {
 			l->malformed++;
 		} else {
 			label = ref != NULL && ref_end <= i && memchr(s + ref_end, '\n', i - ref_end)
 			    == NULL ? strdup(ref) : strdup("");
-			if (qvl_bx_push_box(l, m->what == M_BOX ? QVL_BOX_BBOX : QVL_BOX_QUAD, m->fmt,
-			    QVL_COORDS_NORM1000, label, nums, n, i, err) < 0) {
+			if (qvl_bx_push_box(l, m->what == M_QUAD ? QVL_BOX_QUAD : n == 2 ?
+			    QVL_BOX_POINT : QVL_BOX_BBOX, m->fmt, QVL_COORDS_NORM1000, label, nums, n,
+			    i, err) < 0) {
 				ret = -1;
 				break;
 			}
 		}
-		i = (size_t)(close - s) + strlen(m->close);
+		i = end + strlen(m->close);
 		if (ref != NULL && memchr(s + ref_end, '\n', i - ref_end) == NULL)
 			ref_end = i;	/* the next box on this line shares the label */
 	}
@@ -654,8 +372,9 @@ qvl_boxes_parse(const char *text, size_t len, qvl_box_list *list, qvl_err *err)
 
 	if (len == 0)
 		return 0; /* nothing to find, and text may be NULL */
-	if (parse_json(text, len, list, err) < 0 || parse_tags(text, len, list, err) < 0 ||
-	    qvl_bx_parse_html(text, len, list, err) < 0)
+	if (qvl_bx_parse_json(text, len, list, err) < 0 || parse_tags(text, len, list, err) < 0 ||
+	    qvl_bx_parse_html(text, len, list, err) < 0 ||
+	    qvl_bx_parse_points(text, len, list, err) < 0)
 		return -1;
 	if (list->n == start)
 		return 0; /* none found: list->v may still be NULL */

@@ -1,13 +1,15 @@
 /* boxes.h: grounding in a model's answer -> boxes in pixels of the original image.
  *
- * Qwen models write regions in four notations, which can be mixed in one answer:
+ * Qwen models write regions in five notations, which can be mixed in one answer:
  *   - Qwen2.5-VL JSON: [{"bbox_2d": [x1, y1, x2, y2], "label": "..."}, {"point_2d": [x, y]}]
  *     in absolute pixels of the resized image the model saw (often in a ```json fence, and
  *     possibly cut short by the token limit: every complete object is recovered);
  *   - QwenVL HTML (document parsing): <p data-bbox="x1 y1 x2 y2">text</p>, absolute pixels;
  *   - Qwen2-VL tokens: <|object_ref_start|>label<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)
  *     <|box_end|> and <|quad_start|>(x,y)x4<|quad_end|>, normalized to 0..1000;
- *   - Qwen-VL tags: <ref>label</ref><box>(x1,y1),(x2,y2)</box> (and <quad>), 0..1000.
+ *   - Qwen-VL tags: <ref>label</ref><box>(x1,y1),(x2,y2)</box> (and <quad>), 0..1000;
+ *   - the cookbook's XML points: <points x1="x" y1="y" alt="..">phrase</points>, absolute.
+ * A box of the tokens or tags with two numbers is a point (Qwen2-VL's clicks).
  * qvl_boxes_parse finds them all, in the order they appear; qvl_boxes_assign decides which
  * image of a several-image answer each box is about; qvl_box_map maps one box to the
  * original image (or PDF points) with that image's geometry. */
@@ -38,7 +40,8 @@ typedef enum qvl_box_format {
 	QVL_FMT_JSON,
 	QVL_FMT_HTML,
 	QVL_FMT_TOKENS,		/* Qwen2-VL special tokens */
-	QVL_FMT_TAGS		/* Qwen-VL <ref>/<box> */
+	QVL_FMT_TAGS,		/* Qwen-VL <ref>/<box> */
+	QVL_FMT_XML		/* the cookbook's <points x1 y1 alt>phrase</points> */
 } qvl_box_format;
 
 /* qvl_box_map's verdicts. */
@@ -91,12 +94,13 @@ typedef struct qvl_box_geom {
 	double orig_w, orig_h;		/* the original image, in pixels */
 	double model_w, model_h;	/* the resized image the model saw */
 	double dpi_x, dpi_y;		/* density of the original pixels */
+	double scale_x, scale_y;	/* qvl-resize's DPI scale before smart_resize */
 } qvl_box_geom;
 
-/* Reads orig_size, resized_size (or scale), dpi from an image record's meta; missing keys
- * stay 0.  Without dpi but with dpi_scale (qvl-resize --dpi FROM:TO on a file that records
- * no density), the density is taken as 72 / dpi_scale: TO is assumed to be 72.  Fails on
- * keys that are present but malformed. */
+/* Reads orig_size, resized_size (or scale), dpi, dpi_scale from an image record's meta;
+ * missing keys stay 0.  Without dpi but with dpi_scale (qvl-resize --dpi FROM:TO on a file
+ * that records no density), the density is taken as 72 / dpi_scale: TO is assumed to be 72.
+ * Fails on keys that are present but malformed. */
 int qvl_boxes_geom_from_meta(const json_t *meta, qvl_box_geom *g, qvl_err *err);
 
 /* The size of the image the model saw for an original of orig_w x orig_h, as qvl-resize
@@ -119,7 +123,9 @@ const char *qvl_box_format_name(qvl_box_format fmt);
  * w x h image.  Returns 0 when it is empty. */
 int qvl_box_pixel_rect(const double px[4], int w, int h, int *x0, int *y0, int *x1, int *y1);
 
-/* A number with at most `decimals` decimals, trailing zeros removed ("12", "12.5"). */
+/* A number with at most `decimals` decimals, trailing zeros removed ("12", "12.5"); with
+ * decimals < 0 (or past 1e15), the shortest form that reads back as the same double
+ * ("364", "0.1", "1e308", "2.5e-7").  size 32 is enough. */
 void qvl_boxes_fmt_number(char *buf, size_t size, double v, int decimals);
 
 /* One output line (with its newline) for a box of image `source` (NULL: unknown):

@@ -1,4 +1,5 @@
-/* boxes_html.c: boxes in QwenVL HTML, the document-parsing output of Qwen2.5-VL. */
+/* boxes_html.c: boxes in QwenVL HTML, the document-parsing output of Qwen2.5-VL, and the
+ * cookbook's XML points. */
 #include "boxes_impl.h"
 
 #include <stdlib.h>
@@ -79,7 +80,7 @@ html_entity(const char *s, size_t len, size_t *i, sbuf *b)
 }
 
 /* The text of s[0..len): tags dropped (block tags leave a space), entities decoded,
- * white space collapsed. */
+ * white space collapsed, NUL made U+FFFD as HTML does. */
 static char *
 html_text(const char *s, size_t len)
 {
@@ -103,7 +104,11 @@ html_text(const char *s, size_t len)
 		}
 		if (s[i] == '&' && html_entity(s, len, &i, &b))
 			continue;
-		qvl_bx_sb_putc(&b, s[i++]);
+		if (s[i] == '\0')
+			qvl_bx_sb_put_utf8(&b, 0);
+		else
+			qvl_bx_sb_putc(&b, s[i]);
+		i++;
 	}
 	if ((raw = qvl_bx_sb_take(&b)) == NULL)
 		return NULL;
@@ -293,3 +298,76 @@ qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 	return 0;
 }
 
+
+/*
+ * The spatial-understanding cookbook's XML points (its decode_xml_points):
+ * <points x1="x" y1="y" x2=".." y2=".." alt="what">phrase</points>, absolute pixels.  Every
+ * pair is a point, labelled by the phrase, else by alt.
+ */
+int
+qvl_bx_parse_points(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
+{
+	const char *p, *lt;
+	size_t from = 0, at, j, start_end;
+	char name[16], *x, *y, *label;
+	double xy[2];
+	int k, q, bad;
+
+	while ((p = find(s, from, len, "<points")) != NULL) {
+		at = (size_t)(p - s);
+		from = at + 7;
+		if (from >= len || !is_space((unsigned char)s[from]))
+			continue;
+		/* End of the start tag, quotes respected; a long one is no model's. */
+		for (q = 0, j = from; j < len && j - at < TAG_LIMIT; j++) {
+			if (q != 0) {
+				if (s[j] == q)
+					q = 0;
+			} else if (s[j] == '"' || s[j] == '\'') {
+				q = s[j];
+			} else if (s[j] == '>') {
+				break;
+			}
+		}
+		if (j >= len)
+			break;	/* cut short */
+		if (s[j] != '>') {
+			l->malformed++;
+			from = j;
+			continue;
+		}
+		start_end = j + 1;
+		from = start_end;
+		lt = memchr(s + start_end, '<', len - start_end);
+		if ((label = html_text(s + start_end, lt ? (size_t)(lt - s) - start_end :
+		    len - start_end)) == NULL)
+			return qvl_fail(err, "boxes: out of memory");
+		if (label[0] == '\0') {
+			free(label);
+			if ((label = html_attr(s + at, start_end - at, "alt")) == NULL)
+				label = strdup("");
+			if (label == NULL)
+				return qvl_fail(err, "boxes: out of memory");
+		}
+		for (k = 1, bad = 0; !bad; k++) {
+			snprintf(name, sizeof name, "x%d", k);
+			if ((x = html_attr(s + at, start_end - at, name)) == NULL)
+				break;
+			snprintf(name, sizeof name, "y%d", k);
+			y = html_attr(s + at, start_end - at, name);
+			bad = y == NULL || qvl_bx_read_numbers(x, strlen(x), &xy[0], 1) != 1 ||
+			    qvl_bx_read_numbers(y, strlen(y), &xy[1], 1) != 1;
+			free(x);
+			free(y);
+			if (!bad && qvl_bx_push_box(l, QVL_BOX_POINT, QVL_FMT_XML, QVL_COORDS_ABS,
+			    strdup(label), xy, 2, at, err) < 0) {
+				free(label);
+				return -1;
+			}
+		}
+		if (bad || k == 1)
+			l->malformed++;
+		free(label);
+	}
+	return 0;
+}

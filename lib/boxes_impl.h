@@ -1,10 +1,12 @@
-/* boxes_impl.h: what the parts of the boxes module (boxes.c, boxes_html.c, boxes_map.c) share;
- * not part of the library's interface. */
+/* boxes_impl.h: what the parts of the boxes module (boxes.c, boxes_json.c, boxes_html.c,
+ * boxes_map.c) share; not part of the library's interface. */
 #ifndef QVL_BOXES_IMPL_H
 #define QVL_BOXES_IMPL_H
 
 #include <stdint.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "boxes.h"
 
@@ -23,12 +25,19 @@ void qvl_bx_sb_put_utf8(sbuf *b, uint32_t cp);
 char *qvl_bx_sb_take(sbuf *b);
 /* Trims and collapses runs of white space into one space; NULL when out of memory. */
 char *qvl_bx_collapse_space(const char *s, size_t n);
-/* All numbers in s[0..len), at most max kept; returns how many there were. */
+/* Reads one finite number at s[*i], advancing *i past it; 0 when there is none there
+ * (*i unmoved when there are no digits). */
+int qvl_bx_read_number(const char *s, size_t len, size_t *i, double *v);
+/* The numbers of a marker, s[0..len), separated by white space, commas, semicolons,
+ * parentheses or brackets; at most max kept.  Returns how many there were, or -1 when
+ * anything else is there. */
 int qvl_bx_read_numbers(const char *s, size_t len, double *out, int max);
 /* Appends a box, taking ownership of label (NULL = out of memory). */
 int qvl_bx_push_box(qvl_box_list *l, qvl_box_kind kind, qvl_box_format fmt, qvl_coords coords,
     char *label, const double *nums, int n, size_t offset, qvl_err *err);
+int qvl_bx_parse_json(const char *s, size_t len, qvl_box_list *l, qvl_err *err);
 int qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err);
+int qvl_bx_parse_points(const char *s, size_t len, qvl_box_list *l, qvl_err *err);
 
 static inline int
 is_space(int c)

@@ -121,6 +121,10 @@ qvl_boxes_geom_from_meta(const json_t *meta, qvl_box_geom *g, qvl_err *err)
 	    (r = meta_pair(meta, "scale", &sx, &sy, err)) < 0 ||
 	    (ds = meta_pair(meta, "dpi_scale", &dsx, &dsy, err)) < 0)
 		return -1;
+	if (ds == 1) {
+		g->scale_x = dsx;
+		g->scale_y = dsy;
+	}
 	if (g->dpi_x == 0 && ds == 1) {
 		g->dpi_x = 72 / dsx;
 		g->dpi_y = 72 / dsy;
@@ -252,6 +256,7 @@ qvl_box_format_name(qvl_box_format fmt)
 	case QVL_FMT_HTML: return "html";
 	case QVL_FMT_TOKENS: return "tokens";
 	case QVL_FMT_TAGS: return "tags";
+	case QVL_FMT_XML: return "xml";
 	default: return "json";
 	}
 }
@@ -260,6 +265,36 @@ qvl_box_format_name(qvl_box_format fmt)
  * Output.
  */
 
+/* The shortest form that reads back as v: whole numbers as such, others with the fewest
+ * significant digits, the exponent without '+' and leading zeros ("1e308", "2.5e-7"). */
+static void
+fmt_exact(char *buf, size_t size, double v)
+{
+	char tmp[40], *e, *d;
+	int prec;
+
+	if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(buf, size, "%.0f", v);
+		return;
+	}
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+	if ((e = strchr(tmp, 'e')) != NULL) {
+		d = e + 1;
+		if (*d == '+')
+			memmove(d, d + 1, strlen(d));
+		else if (*d == '-')
+			d++;
+		while (d[0] == '0' && d[1] != '\0')
+			memmove(d, d + 1, strlen(d));
+	}
+	snprintf(buf, size, "%s", tmp);
+}
+
 void
 qvl_boxes_fmt_number(char *buf, size_t size, double v, int decimals)
 {
@@ -267,6 +302,13 @@ qvl_boxes_fmt_number(char *buf, size_t size, double v, int decimals)
 
 	if (!isfinite(v))
 		v = 0;
+	if (v == 0)
+		v = 0;	/* no "-0" */
+	/* Past 1e15 decimals mean nothing, and %f would not fit. */
+	if (decimals < 0 || fabs(v) >= 1e15) {
+		fmt_exact(buf, size, v);
+		return;
+	}
 	snprintf(buf, size, "%.*f", decimals, v);
 	if ((dot = strchr(buf, '.')) != NULL) {
 		for (e = buf + strlen(buf) - 1; e > dot && *e == '0'; e--)
@@ -392,7 +434,7 @@ qvl_box_write_json(FILE *f, const qvl_box *b, const char *source, qvl_err *err)
 	qvl_bx_sb_put(&o, ", \"bbox\": ", 10);
 	put_numbers(&o, b->out, 4, 2);
 	qvl_bx_sb_put(&o, ", \"bbox_model\": ", 16);
-	put_numbers(&o, b->model, b->nmodel, 6);
+	put_numbers(&o, b->model, b->nmodel, -1);
 	qvl_bx_sb_put(&o, ", \"kind\": ", 10);
 	put_json_string(&o, qvl_box_kind_name(b->kind));
 	if (b->kind == QVL_BOX_QUAD) {

@@ -4,6 +4,7 @@
  * output lines, and drawing checked pixel by pixel after a PNG round trip. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/boxes.h"
@@ -40,7 +41,7 @@ numbers_str(const qvl_box *b, char *out, size_t size)
 
 	out[0] = '\0';
 	for (i = 0; i < b->nmodel; i++) {
-		qvl_boxes_fmt_number(num, sizeof num, b->model[i], 6);
+		qvl_boxes_fmt_number(num, sizeof num, b->model[i], -1);
 		if (i > 0)
 			strncat(out, ",", size - strlen(out) - 1);
 		strncat(out, num, size - strlen(out) - 1);
@@ -128,6 +129,129 @@ test_parsers(void)
 			CHECK(list.n > 0 && list.v[0].coords == QVL_COORDS_ABS, "html: absolute");
 		qvl_boxes_free(&list);
 	}
+}
+
+/* The boxes of text, one "kind\tformat\tlabel\tnumbers" line each, and how many markers were
+ * unreadable. */
+static void
+expect_boxes(const char *name, const char *text, size_t len, const char *want,
+    size_t malformed)
+{
+	qvl_box_list list = { 0 };
+	char got[4096] = "", line[1024], nums[256];
+	qvl_err err;
+	size_t i;
+
+	CHECK(qvl_boxes_parse(text, len, &list, &err) == 0, "%s: parse", name);
+	for (i = 0; i < list.n; i++) {
+		numbers_str(&list.v[i], nums, sizeof nums);
+		snprintf(line, sizeof line, "%s%s\t%s\t%s\t%s", i ? "\n" : "",
+		    qvl_box_kind_name(list.v[i].kind), qvl_box_format_name(list.v[i].format),
+		    list.v[i].label, nums);
+		strncat(got, line, sizeof got - strlen(got) - 1);
+	}
+	CHECK(strcmp(got, want) == 0, "%s: got\n%s\nwant\n%s", name, got, want);
+	CHECK(list.malformed == malformed, "%s: %zu unreadable, want %zu", name, list.malformed,
+	    malformed);
+	qvl_boxes_free(&list);
+}
+
+#define EXPECT(name, text, want, malformed) \
+	expect_boxes(name, text, sizeof text - 1, want, malformed)
+
+static void
+test_lenient(void)
+{
+	/* A word among a box's numbers makes it unreadable, never a shifted box or a point. */
+	EXPECT("nan", "[{\"bbox_2d\": [NaN, 100, NaN, 300], \"label\": \"a\"}]", "", 1);
+	EXPECT("inf", "[{\"bbox_2d\": [Infinity, 1, -Infinity, 3]}]", "", 1);
+	EXPECT("overflow", "[{\"bbox_2d\": [1e308, 1e309, 5, -1e400]}]", "", 1);
+	EXPECT("none", "[{'bbox_2d': [10, None, 20, 30, 40], 'label': 'd'}]", "", 1);
+	EXPECT("tag-nan", "<box>(NaN,1),(2,3)</box>", "", 1);
+	EXPECT("html-word", "<p data-bbox=\"1 2 x 4\">t</p>", "", 1);
+	EXPECT("lenient-pairs", "{'bbox_2d': [[1, 2], [3, 4]], 'label': 'pairs'}",
+	    "bbox\tjson\tpairs\t1,2,3,4", 0);
+	EXPECT("tuple", "{'point_2d': (5, 6)}", "point\tjson\t\t5,6", 0);
+
+	/* Python literals with nested objects, braces and the other quote in labels. */
+	EXPECT("nested-comma", "[{\"bbox_2d\": [1,2,3,4], \"label\": \"cake\", "
+	    "\"attributes\": {\"color\": \"red\"},}]", "bbox\tjson\tcake\t1,2,3,4", 0);
+	EXPECT("nested-python", "[{'bbox_2d': [1,2,3,4], 'label': 'cake', "
+	    "'attributes': {'color': 'red'}}]", "bbox\tjson\tcake\t1,2,3,4", 0);
+	EXPECT("brace-label", "[{'bbox_2d': [1,2,3,4], 'label': 'set {a}'}]",
+	    "bbox\tjson\tset {a}\t1,2,3,4", 0);
+	EXPECT("odd-quote", "[{'bbox_2d': [10,20,30,40], 'label': '12\" ruler'}, "
+	    "{'bbox_2d': [50,60,70,80], 'label': 'second'}]",
+	    "bbox\tjson\t12\" ruler\t10,20,30,40\nbbox\tjson\tsecond\t50,60,70,80", 0);
+
+	/* A label is text, never boxes. */
+	EXPECT("inject", "[{'bbox_2d': [1,2,3,4], 'label': '{\"bbox_2d\": [5,6,7,8]}'}]",
+	    "bbox\tjson\t{\"bbox_2d\": [5,6,7,8]}\t1,2,3,4", 0);
+	EXPECT("close-brace", "[{'bbox_2d': [1,2,3,4], 'label': 'a } b'}]",
+	    "bbox\tjson\ta } b\t1,2,3,4", 0);
+
+	/* JSON with escaped quotes, as in a pasted "text" field. */
+	EXPECT("escaped", "[{\\\"bbox_2d\\\": [10, 20, 30, 40], \\\"label\\\": "
+	    "\\\"say \\\\\\\"hi\\\\\\\"\\\"}]", "bbox\tjson\tsay \"hi\"\t10,20,30,40", 0);
+
+	/* NUL is U+FFFD, not the end of the label; UTF-16 pairs are one character. */
+	expect_boxes("nul-json", "{\"bbox_2d\": [1,2,3,4], \"label\": \"a\\u0000b\"}", 44,
+	    "bbox\tjson\ta\xef\xbf\xbd" "b\t1,2,3,4", 0);
+	expect_boxes("nul-raw", "{\"bbox_2d\": [1,2,3,4], \"label\": \"a\0b\"}", 39,
+	    "bbox\tjson\ta\xef\xbf\xbd" "b\t1,2,3,4", 0);
+	EXPECT("nul-html", "<p data-bbox=\"1 2 3 4\">c &#0; d</p>",
+	    "bbox\thtml\tc \xef\xbf\xbd d\t1,2,3,4", 0);
+	EXPECT("pair-lenient", "[{'bbox_2d': [1,2,3,4], 'label': '\\ud83d\\ude00 cat'}]",
+	    "bbox\tjson\t\xf0\x9f\x98\x80 cat\t1,2,3,4", 0);
+
+	/* A reference ends at the next marker. */
+	EXPECT("ref-unclosed", "<ref>a dog<box>(100,200),(300,400)</box> and "
+	    "<ref>cat</ref><box>(1,2),(3,4)</box>\n",
+	    "bbox\ttags\t\t100,200,300,400\nbbox\ttags\tcat\t1,2,3,4", 0);
+	EXPECT("ref-prose", "x <ref> is a tag; <ref>cat</ref><box>(5,6),(7,8)</box>\n",
+	    "bbox\ttags\tcat\t5,6,7,8", 0);
+	EXPECT("box-unclosed", "<box>(1,2),(3,4) <box>(5,6),(7,8)</box>",
+	    "bbox\ttags\t\t5,6,7,8", 1);
+
+	/* The cookbook's XML points and Qwen2-VL's single-point box. */
+	EXPECT("xml-point", "<points x1=\"402\" y1=\"213\" alt=\"rolling pin\">rolling pin</points>",
+	    "point\txml\trolling pin\t402,213", 0);
+	EXPECT("xml-points", "<points x1=\"1\" y1=\"2\" x2=\"3.5\" y2=\"4\" alt=\"two\"></points>",
+	    "point\txml\ttwo\t1,2\npoint\txml\ttwo\t3.5,4", 0);
+	EXPECT("xml-bad", "<points x1=\"a\" y1=\"2\" alt=\"x\">x</points>", "", 1);
+	EXPECT("click", "click(start_box='<|box_start|>(246,113)<|box_end|>')",
+	    "point\ttokens\t\t246,113", 0);
+}
+
+/* Adversarial answers of 1 MiB: the JSON, tag and point scanners stay linear. */
+static void
+test_linear(void)
+{
+	static const char *const units[] = {
+		"{\\\"", "{\"\\\"", "{'", "{\"a\":[", "{\"", "{", "{a:", "<ref>", "<box>(",
+		"<points x1=\"1\" ", "{'a': '\"", "[{\"bbox_2d\": [1,", "<|box_start|>(1,2)",
+	};
+	size_t n = (size_t)1 << 20, k, u, ul;
+	qvl_box_list list;
+	qvl_err err;
+	char *text = malloc(n);
+	clock_t t;
+	double secs;
+
+	if (text == NULL)
+		return;
+	for (u = 0; u < sizeof units / sizeof units[0]; u++) {
+		ul = strlen(units[u]);
+		for (k = 0; k < n; k++)
+			text[k] = units[u][k % ul];
+		memset(&list, 0, sizeof list);
+		t = clock();
+		CHECK(qvl_boxes_parse(text, n, &list, &err) == 0, "linear %s: parse", units[u]);
+		secs = (double)(clock() - t) / CLOCKS_PER_SEC;
+		CHECK(secs < 1, "%s x %zu: %.2f s", units[u], n / ul, secs);
+		qvl_boxes_free(&list);
+	}
+	free(text);
 }
 
 static void
@@ -341,6 +465,22 @@ test_output(void)
 	CHECK(strcmp(num, "0.33") == 0, "fmt 1/3: %s", num);
 	qvl_boxes_fmt_number(num, sizeof num, -0.001, 2);
 	CHECK(strcmp(num, "0") == 0, "fmt -0: %s", num);
+	/* As the model wrote them: the shortest form that reads back the same. */
+	{
+		static const double v[] = { 364, 1e308, 1e-300, 2.5e-7, 0.1, 1.0 / 3, -12.75,
+			123456789012345678.0, 5e-324, 1e100 };
+		static const char *const want[] = { "364", "1e308", "1e-300", "2.5e-7", "0.1",
+			"0.3333333333333333", "-12.75", "1.2345678901234568e17", "5e-324", "1e100" };
+		size_t k;
+
+		for (k = 0; k < sizeof v / sizeof v[0]; k++) {
+			qvl_boxes_fmt_number(num, sizeof num, v[k], -1);
+			CHECK(strcmp(num, want[k]) == 0 && strtod(num, NULL) == v[k],
+			    "fmt exact %.17g: %s", v[k], num);
+		}
+		qvl_boxes_fmt_number(num, sizeof num, 1e308, 2);
+		CHECK(strcmp(num, "1e308") == 0, "fmt 1e308 with 2 decimals: %s", num);
+	}
 
 	set_box(&b, QVL_BOX_BBOX, (double[]){ 5, 6.5, 70, 80 }, 4);
 	b.label = "the \"big\"\tsign 红";
@@ -457,6 +597,8 @@ main(int argc, char **argv)
 {
 	TEST_INIT(argc, argv);
 	test_parsers();
+	test_lenient();
+	test_linear();
 	test_assign();
 	test_mapping();
 	test_smart_resize_table();
