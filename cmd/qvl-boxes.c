@@ -58,13 +58,15 @@ parse_size(const char *opt, const char *s, double *w, double *h)
 	char *end;
 	long a, b;
 
+	const char *hs;
+
 	errno = 0;
 	a = strtol(s, &end, 10);
 	if (end == s || (*end != 'x' && *end != 'X') || errno != 0)
 		die(EXIT_USAGE, "%s: want WxH, got '%s'", opt, s);
-	s = end + 1;
-	b = strtol(s, &end, 10);
-	if (end == s || *end != '\0' || errno != 0 || a <= 0 || b <= 0 || a > INT_MAX ||
+	hs = end + 1;
+	b = strtol(hs, &end, 10);
+	if (end == hs || *end != '\0' || errno != 0 || a <= 0 || b <= 0 || a > INT_MAX ||
 	    b > INT_MAX)
 		die(EXIT_USAGE, "%s: want WxH with positive sides, got '%s'", opt, s);
 	*w = (double)a;
@@ -119,42 +121,89 @@ read_input(const char *path, size_t *len)
 	return buf;
 }
 
-/* The answers of qvl-decode --json: one object per line with a "text" string and the keys
- * only qvl-decode writes.  Returns a JSON array of them, or NULL when the input is plain
- * text. */
-static json_t *
-json_answers(const char *buf, size_t len)
-{
-	json_t *all = json_array(), *v;
-	json_error_t jerr;
-	size_t i = 0, end;
+/* One non-empty line of qvl-decode --json output. */
+struct answer {
+	json_t *obj;		/* NULL: the line is not an answer */
+	size_t line;		/* 1-based */
+	char why[JSON_ERROR_TEXT_LENGTH];
+};
 
+/* An answer of qvl-decode --json: an object with a "text" string and a key only qvl-decode
+ * writes. */
+static int
+is_answer(const json_t *v)
+{
+	return json_is_object(v) && json_is_string(json_object_get(v, "text")) &&
+	    (json_object_get(v, "images") != NULL || json_object_get(v, "finish_reason") != NULL ||
+	    json_object_get(v, "tokens") != NULL);
+}
+
+/* The lines of qvl-decode --json output.  The input is that when any line is an answer:
+ * then every other non-empty line is bad input (a batch cut short mid-line, messages mixed
+ * in), not a reason to read the whole as a plain answer, where the escaped text of every
+ * good line would be lost.  *n = 0 for a plain answer. */
+static struct answer *
+json_answers(const char *buf, size_t len, size_t *n)
+{
+	struct answer *v = NULL, *p;
+	json_error_t jerr;
+	size_t i = 0, end, line = 0, cap = 0, good = 0;
+
+	*n = 0;
 	while (i < len) {
 		const char *nl = memchr(buf + i, '\n', len - i);
 
 		end = nl ? (size_t)(nl - buf) : len;
+		line++;
 		while (i < end && strchr(" \t\r", buf[i]) != NULL)
 			i++;
 		if (i < end) {
-			v = json_loadb(buf + i, end - i, 0, &jerr);
-			if (v == NULL || !json_is_object(v) ||
-			    !json_is_string(json_object_get(v, "text")) ||
-			    (json_object_get(v, "images") == NULL &&
-			    json_object_get(v, "finish_reason") == NULL &&
-			    json_object_get(v, "tokens") == NULL)) {
-				json_decref(v);
-				json_decref(all);
-				return NULL;
+			if (*n == cap) {
+				cap = cap ? 2 * cap : 16;
+				if ((p = realloc(v, cap * sizeof *v)) == NULL)
+					die(EXIT_BADINPUT, "out of memory");
+				v = p;
 			}
-			json_array_append_new(all, v);
+			p = &v[(*n)++];
+			p->line = line;
+			p->obj = json_loadb(buf + i, end - i, JSON_ALLOW_NUL, &jerr);
+			if (p->obj == NULL) {
+				snprintf(p->why, sizeof p->why, "%s", jerr.text);
+			} else if (!is_answer(p->obj)) {
+				json_decref(p->obj);
+				p->obj = NULL;
+				snprintf(p->why, sizeof p->why, "no \"text\" of an answer");
+			} else {
+				good++;
+			}
 		}
 		i = end + 1;
 	}
-	if (json_array_size(all) == 0) {
-		json_decref(all);
+	if (good == 0) {
+		free(v);
+		*n = 0;
 		return NULL;
 	}
-	return all;
+	return v;
+}
+
+static void
+free_answers(struct answer *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_decref(v[i].obj);
+	free(v);
+}
+
+/* The image must be the one the boxes are about, whatever is output. */
+static void
+check_pic(const struct pic *p)
+{
+	if (p->loaded && p->g.orig_w > 0 && (p->g.orig_w != p->img.w || p->g.orig_h != p->img.h))
+		die(EXIT_BADINPUT, "%s: the image is %dx%d but the boxes are for %gx%g", p->path,
+		    p->img.w, p->img.h, p->g.orig_w, p->g.orig_h);
 }
 
 static void
@@ -169,23 +218,23 @@ load_pic(struct pic *p)
 	if (qvl_image_load(p->path, NULL, &p->img, &err) < 0)
 		die_err(EXIT_BADINPUT, &err);
 	p->loaded = 1;
-	if (p->g.orig_w > 0 && (p->g.orig_w != p->img.w || p->g.orig_h != p->img.h))
-		die(EXIT_BADINPUT, "%s: the image is %dx%d but the boxes are for %gx%g", p->path,
-		    p->img.w, p->img.h, p->g.orig_w, p->g.orig_h);
+	check_pic(p);
 }
 
-/* Geometry of the images given with --image: their size and density, and the size
- * qvl-resize makes of them with the same options. */
 /* The size qvl-resize makes of the original with the same options (its DPI scaling
- * included). */
+ * included); the meta's dpi_scale says what that scaling was.  `what` names where the
+ * size came from, for errors. */
 static void
-model_geometry(struct pic *p, const struct opts *o)
+model_geometry(struct pic *p, const struct opts *o, const char *what)
 {
 	double sx = 1, sy = 1;
 	int64_t mw, mh;
 	qvl_err err;
 
-	if (o->dpi_from > 0) {
+	if (p->g.scale_x > 0) {
+		sx = p->g.scale_x;
+		sy = p->g.scale_y;
+	} else if (o->dpi_from > 0) {
 		sx = sy = o->dpi_to / o->dpi_from;
 	} else if (o->dpi_auto) {
 		if (p->g.dpi_x > 150)
@@ -195,22 +244,24 @@ model_geometry(struct pic *p, const struct opts *o)
 	}
 	if (qvl_boxes_model_size((int64_t)p->g.orig_w, (int64_t)p->g.orig_h, sx, sy,
 	    o->min_pixels, o->max_pixels, &mw, &mh, &err) < 0) {
-		qvl_err_prefix(&err, "%s", p->source ? p->source : "--orig-size");
+		qvl_err_prefix(&err, "%s", what);
 		die_err(EXIT_BADINPUT, &err);
 	}
 	p->g.model_w = (double)mw;
 	p->g.model_h = (double)mh;
 }
 
-/* Geometry of an image given with --image: its size and density. */
+/* The size and density of the image file, where the meta does not give them. */
 static void
 image_geometry(struct pic *p)
 {
 	load_pic(p);
 	p->g.orig_w = p->img.w;
 	p->g.orig_h = p->img.h;
-	p->g.dpi_x = p->img.dpi_x;
-	p->g.dpi_y = p->img.dpi_y;
+	if (p->g.dpi_x == 0) {
+		p->g.dpi_x = p->img.dpi_x;
+		p->g.dpi_y = p->img.dpi_y;
+	}
 }
 
 static void
@@ -323,13 +374,15 @@ main(int argc, char **argv)
 	struct opts o = { .coords = -1, .min_pixels = 4 * 28 * 28,
 		.max_pixels = 16384 * 28 * 28, .image_index = -1 };
 	struct pic *pics = NULL;
-	json_t *answers, *ans, *metas;
+	struct answer *answers;
+	json_t *ans, *metas;
 	qvl_box_list list = { 0 };
 	qvl_box *drawn = NULL;
 	long *drawn_index = NULL, index = 0;
-	size_t len, a, i, nanswers, ndrawn = 0;
-	int ch, npics, draw_pic = -1, warned_unmapped = 0, warned_nodpi = 0, how;
-	char *input;
+	size_t len, a, i, nanswers, ngood = 0, ndone = 0, ndrawn = 0;
+	int ch, npics, draw_pic = -1, warned_unmapped = 0, warned_nodpi = 0, how, bad = 0, first;
+	char *input, *body, where[PATH_MAX + 32], what[PATH_MAX + 64];
+	const char *name;
 	qvl_err err;
 
 	cmd_init(argv[0]);
@@ -398,16 +451,38 @@ main(int argc, char **argv)
 		die(EXIT_BADINPUT, "%s: %s", o.crop, strerror(errno));
 
 	input = read_input(optind < argc ? argv[optind] : NULL, &len);
-	answers = json_answers(input, len);
-	nanswers = answers ? json_array_size(answers) : 1;
+	name = in_name(optind < argc ? argv[optind] : NULL);
+	body = input;
+	if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+		body += 3;	/* a UTF-8 BOM, as some editors save */
+		len -= 3;
+	}
+	answers = json_answers(body, len, &nanswers);
+	for (a = 0; a < nanswers; a++)
+		ngood += answers[a].obj != NULL;
 
-	for (a = 0; a < nanswers; a++) {
-		const char *text = input;
+	for (a = 0; a < (answers != NULL ? nanswers : 1); a++) {
+		const char *text = body;
 		size_t tlen = len, start;
 
+		ans = answers != NULL ? answers[a].obj : NULL;
+		if (answers != NULL && ans == NULL) {
+			/* The other answers are still good: print them, then fail. */
+			warnx("%s: line %zu: not an answer of qvl-decode --json: %s", name,
+			    answers[a].line, answers[a].why);
+			bad = 1;
+			continue;
+		}
+		if (answers != NULL)
+			snprintf(where, sizeof where, "%s: line %zu", name, answers[a].line);
+		else
+			snprintf(where, sizeof where, "%s", name);
+		first = ndone++ == 0;
+
 		/* The images of this answer: the --json meta, else the --image files. */
-		ans = answers ? json_array_get(answers, a) : NULL;
 		metas = ans ? json_object_get(ans, "images") : NULL;
+		if (metas != NULL && !json_is_array(metas) && !json_is_null(metas))
+			die(EXIT_BADINPUT, "%s: images: not a list", where);
 		if (ans != NULL) {
 			text = json_string_value(json_object_get(ans, "text"));
 			tlen = json_string_length(json_object_get(ans, "text"));
@@ -415,7 +490,7 @@ main(int argc, char **argv)
 		npics = json_is_array(metas) && json_array_size(metas) > 0 ?
 		    (int)json_array_size(metas) : o.nimages;
 		if (npics > MAX_IMAGES)
-			die(EXIT_BADINPUT, "answer %zu: more than %d images", a + 1, MAX_IMAGES);
+			die(EXIT_BADINPUT, "%s: more than %d images", where, MAX_IMAGES);
 		if (npics == 0)
 			npics = 1;
 		if (o.image_index >= npics)
@@ -429,9 +504,10 @@ main(int argc, char **argv)
 
 			if (k < o.nimages)
 				p->source = p->path = o.images[k];
+			snprintf(what, sizeof what, "%s: image %d", where, k + 1);
 			if (meta != NULL) {
 				if (qvl_boxes_geom_from_meta(meta, &p->g, &err) < 0) {
-					qvl_err_prefix(&err, "answer %zu, image %d", a + 1, k + 1);
+					qvl_err_prefix(&err, "%s", what);
 					die_err(EXIT_BADINPUT, &err);
 				}
 				if (json_is_string(json_object_get(meta, "source"))) {
@@ -440,12 +516,19 @@ main(int argc, char **argv)
 					    strcmp(p->source, "<stdin>") != 0)
 						p->path = p->source;
 				}
+				/* No size in the meta: the original's file has it. */
+				if (p->g.orig_w == 0 && o.orig_w == 0 && p->path != NULL) {
+					image_geometry(p);
+					snprintf(what, sizeof what, "%s", p->path);
+				}
 			} else if (k < o.nimages) {
 				image_geometry(p);
+				snprintf(what, sizeof what, "%s", p->path);
 			}
 			if (o.orig_w > 0) {
 				p->g.orig_w = o.orig_w;
 				p->g.orig_h = o.orig_h;
+				snprintf(what, sizeof what, "--orig-size");
 			}
 			if (o.model_w > 0) {
 				p->g.model_w = o.model_w;
@@ -454,14 +537,18 @@ main(int argc, char **argv)
 			if (p->g.dpi_x == 0 && o.dpi_from > 0)
 				p->g.dpi_x = p->g.dpi_y = o.dpi_from;
 			if (p->g.orig_w > 0 && p->g.model_w == 0)
-				model_geometry(p, &o);
+				model_geometry(p, &o, what);
+			if (k < o.nimages) {
+				load_pic(p);
+				check_pic(p);
+			}
 		}
 
 		start = list.n;
 		if (qvl_boxes_parse(text, tlen, &list, &err) < 0)
 			die_err(EXIT_BADINPUT, &err);
 		if (list.malformed > 0)
-			warnx("answer %zu: %zu box%s with unreadable coordinates skipped", a + 1,
+			warnx("%s: %zu box%s with unreadable coordinates skipped", where,
 			    list.malformed, list.malformed == 1 ? "" : "es");
 		list.malformed = 0;
 		{
@@ -470,8 +557,8 @@ main(int argc, char **argv)
 			how = qvl_boxes_assign(&mine, text, tlen, npics, o.image_index);
 		}
 		if (how == 3 && list.n > start)
-			warnx("answer %zu: %d images and no \"Picture N\" in the answer: boxes go to "
-			    "image 1 (use --image-index)", a + 1, npics);
+			warnx("%s: %d images and no \"Picture N\" in the answer: boxes go to "
+			    "image 1 (use --image-index)", where, npics);
 
 		for (i = start; i < list.n; i++) {
 			qvl_box *b = &list.v[i];
@@ -496,9 +583,9 @@ main(int argc, char **argv)
 			}
 			if (o.crop != NULL)
 				crop_box(p, b, index, o.crop);
-			if (o.draw != NULL && draw_pic < 0 && a == 0)
+			if (o.draw != NULL && draw_pic < 0 && first)
 				draw_pic = o.image_index >= 0 ? o.image_index : b->image;
-			if (o.draw != NULL && a == 0 && b->image == draw_pic) {
+			if (o.draw != NULL && first && b->image == draw_pic) {
 				qvl_box *v = realloc(drawn, (ndrawn + 1) * sizeof *drawn);
 				long *w = realloc(drawn_index, (ndrawn + 1) * sizeof *w);
 
@@ -508,17 +595,17 @@ main(int argc, char **argv)
 				drawn_index = w;
 				drawn[ndrawn] = *b;
 				drawn_index[ndrawn++] = index;
-			} else if (o.draw != NULL && a == 0) {
+			} else if (o.draw != NULL && first) {
 				warnx("box %ld is on image %d: --draw shows image %d only", index,
 				    b->image + 1, draw_pic + 1);
 			}
 		}
-		if (o.draw != NULL && a == 0) {
+		if (o.draw != NULL && first) {
 			if (draw_pic < 0)
 				draw_pic = o.image_index >= 0 ? o.image_index : 0;
 			draw_boxes(&pics[draw_pic], drawn, drawn_index, ndrawn, o.draw);
 		}
-		if (answers != NULL && a == 0 && nanswers > 1 && o.draw != NULL)
+		if (answers != NULL && first && ngood > 1 && o.draw != NULL)
 			warnx("--draw shows the first answer's boxes only");
 		for (int k = 0; k < npics; k++)
 			if (pics[k].loaded)
@@ -532,7 +619,7 @@ main(int argc, char **argv)
 	free(drawn);
 	free(drawn_index);
 	qvl_boxes_free(&list);
-	json_decref(answers);
+	free_answers(answers, nanswers);
 	free(input);
-	return 0;
+	return bad ? EXIT_BADINPUT : 0;
 }

@@ -93,4 +93,35 @@ check_grep bad-meta-says 'orig_size' "$B" "$TMP/badmeta.jsonl"
 echo '{"text": "[{\"bbox_2d\": [1, 2, 3, 4]}]", "finish_reason": "stop", "images": [{"source": "'"$G"'/two_images_right.png", "orig_size": [370, 250]}]}' > "$TMP/wrongimg.jsonl"
 check_fails wrong-image 1 "$B" --draw "$TMP/w.png" "$TMP/wrongimg.jsonl"
 
+# qvl-decode --json input with a line that is not an answer (a batch cut short, a message
+# mixed in): the good lines' boxes are printed, the bad line is named, exit 1.  A BOM is fine.
+{ cat "$D/decode_one.jsonl"; head -c 100 "$D/decode_one.jsonl"; } > "$TMP/cut.jsonl"
+check_fails cut-short 1 "$B" "$TMP/cut.jsonl"
+check_grep cut-short-says 'cut.jsonl: line 2: not an answer of qvl-decode --json' "$B" "$TMP/cut.jsonl"
+check cut-short-keeps bash -c '"$0" "$1" 2>/dev/null | diff -u "$2" -' "$B" "$TMP/cut.jsonl" "$D/decode_one.out"
+{ echo "qvl-decode: warning: x"; cat "$D/decode_one.jsonl"; } > "$TMP/mixed.jsonl"
+check_fails mixed-in 1 "$B" "$TMP/mixed.jsonl"
+check_grep mixed-in-says 'line 1: not an answer' "$B" "$TMP/mixed.jsonl"
+{ printf '\xef\xbb\xbf'; cat "$D/decode_one.jsonl"; } > "$TMP/bom.jsonl"
+same bom "$D/decode_one.out" "$B" "$TMP/bom.jsonl"
+
+# Meta: images must be a list; dpi_scale is what qvl-resize --dpi did (370x250 at 0.24 ->
+# 89x60 -> 84x56); a size error names the meta, not an option; a meta without orig_size
+# has its source read.
+T='"text": "[{\"bbox_2d\": [0, 0, 84, 56]}]", "finish_reason": "stop"'
+echo "{$T, \"images\": \"x\"}" > "$TMP/m1.jsonl"
+check_fails meta-images-list 1 "$B" "$TMP/m1.jsonl"
+echo "{$T, \"images\": [{\"orig_size\": [370, 250], \"dpi_scale\": [0.24, 0.24]}]}" > "$TMP/m2.jsonl"
+check_grep meta-dpi-scale '"bbox": \[0, 0, 370, 250\]' "$B" "$TMP/m2.jsonl"
+echo "{$T, \"images\": [{\"orig_size\": [1e10, 1e10]}]}" > "$TMP/m3.jsonl"
+check_grep meta-size-named 'm3.jsonl: line 1: image 1: smart_resize' "$B" "$TMP/m3.jsonl"
+echo "{$T, \"images\": [{\"source\": \"$G/img_main_main.png\"}]}" > "$TMP/m4.jsonl"
+check_grep meta-source-read '"bbox": \[0, 0, 370, 250\]' "$B" --dpi 300:72 "$TMP/m4.jsonl"
+check_fails meta-source-missing 1 bash -c "sed 's|img_main_main|nope|' '$TMP/m4.jsonl' | '$B'"
+
+# --image is checked against the meta whatever is output.
+check_fails image-differs 1 "$B" --image "$G/two_images_right.png" "$D/decode_one.jsonl"
+check_fails image-missing 1 "$B" --image "$TMP/nope.png" "$D/decode_one.jsonl"
+check_grep orig-size-quoted "got '0x100'" "$B" --orig-size 0x100 "$D/tags.txt"
+
 finish
