@@ -50,6 +50,7 @@ struct pic {
 	qvl_box_geom g;
 	qvl_image img;
 	int loaded;
+	int number;		/* 1-based, for messages */
 };
 
 static void
@@ -206,15 +207,17 @@ check_pic(const struct pic *p)
 		    p->img.w, p->img.h, p->g.orig_w, p->g.orig_h);
 }
 
+/* `why` says what the pixels are for, should there be no file to read. */
 static void
-load_pic(struct pic *p)
+load_pic(struct pic *p, const char *why)
 {
 	qvl_err err;
 
 	if (p->loaded)
 		return;
 	if (p->path == NULL)
-		die(EXIT_BADINPUT, "no image file to draw on: give --image FILE");
+		die(EXIT_BADINPUT, "image %d: no file %s: give --image FILE for it (once per "
+		    "image, in order)", p->number, why);
 	if (qvl_image_load(p->path, NULL, &p->img, &err) < 0)
 		die_err(EXIT_BADINPUT, &err);
 	p->loaded = 1;
@@ -255,7 +258,7 @@ model_geometry(struct pic *p, const struct opts *o, const char *what)
 static void
 image_geometry(struct pic *p)
 {
-	load_pic(p);
+	load_pic(p, "to read its size from");
 	p->g.orig_w = p->img.w;
 	p->g.orig_h = p->img.h;
 	if (p->g.dpi_x == 0) {
@@ -286,7 +289,7 @@ draw_boxes(struct pic *p, const qvl_box *boxes, const long *index, size_t n, con
 	size_t i;
 	FILE *f;
 
-	load_pic(p);
+	load_pic(p, "to draw on");
 	img = p->img;
 	qvl_draw_sizes(&img, &thick, &scale);
 	/* Outlines first, then every tag, so no outline crosses a label. */
@@ -335,7 +338,7 @@ crop_box(struct pic *p, const qvl_box *b, long index, const char *dir)
 
 	if (b->kind == QVL_BOX_POINT || (b->flags & (QVL_BOX_UNMAPPED | QVL_BOX_EMPTY)))
 		return;
-	load_pic(p);
+	load_pic(p, "to crop from");
 	if (!qvl_box_pixel_rect(b->px, p->img.w, p->img.h, &x0, &y0, &x1, &y1))
 		return;
 	if (snprintf(path, sizeof path, "%s/%03ld.png", dir, index) >= (int)sizeof path)
@@ -502,6 +505,8 @@ main(int argc, char **argv)
 			struct pic *p = &pics[k];
 			json_t *meta = json_is_array(metas) ? json_array_get(metas, (size_t)k) : NULL;
 
+			p->number = k + 1;
+
 			if (k < o.nimages)
 				p->source = p->path = o.images[k];
 			snprintf(what, sizeof what, "%s: image %d", where, k + 1);
@@ -539,7 +544,7 @@ main(int argc, char **argv)
 			if (p->g.orig_w > 0 && p->g.model_w == 0)
 				model_geometry(p, &o, what);
 			if (k < o.nimages) {
-				load_pic(p);
+				load_pic(p, "to check");
 				check_pic(p);
 			}
 		}

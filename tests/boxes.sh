@@ -123,5 +123,8 @@ check_fails meta-source-missing 1 bash -c "sed 's|img_main_main|nope|' '$TMP/m4.
 check_fails image-differs 1 "$B" --image "$G/two_images_right.png" "$D/decode_one.jsonl"
 check_fails image-missing 1 "$B" --image "$TMP/nope.png" "$D/decode_one.jsonl"
 check_grep orig-size-quoted "got '0x100'" "$B" --orig-size 0x100 "$D/tags.txt"
+# a box on an image without a file says which image and what the file was for
+check_grep crop-no-file "image 1: no file to crop from: give --image" "$B" --orig-size 200x100 \
+	--crop "$TMP/crops" "$D/tags.txt"
 
 finish
