@@ -156,17 +156,24 @@ html_attr(const char *s, size_t len, const char *name)
  * a cut-short document of thousands of unclosed elements must not take quadratic time. */
 #define ELEMENT_LIMIT ((size_t)64 << 10)
 #define TAG_LIMIT ((size_t)4 << 10)
+#define SCAN_PER_BYTE 16 /* bytes all elements' ends may scan per byte of answer */
 
 /* End of the element whose content starts at `from`: the offset of its closing tag
  * </name>, counting nested elements of the same name; len when it is not closed within
- * ELEMENT_LIMIT.  *any_close tells whether some </name> was seen at all. */
+ * ELEMENT_LIMIT.  *any_close tells whether some </name> was seen at all.  *budget is
+ * what the whole answer may still scan: many elements left open, each a little apart,
+ * would otherwise cost ELEMENT_LIMIT apiece (a 1 MiB answer of them took 1.7 s), and
+ * past it an element counts as not closed. */
 static size_t
 html_element_end(const char *s, size_t from, size_t len, const char *name, size_t nl,
-    int *any_close)
+    int *any_close, size_t *budget)
 {
 	size_t i = from, depth = 1, end = len - from > ELEMENT_LIMIT ? from + ELEMENT_LIMIT : len;
 	const char *p;
 
+	if (end - from > *budget)
+		end = from + *budget;
+	*budget -= end - from;
 	*any_close = end < len;
 	while (i < end && (p = memchr(s + i, '<', end - i)) != NULL) {
 		size_t at = (size_t)(p - s), ns = at + 1;
@@ -192,7 +199,7 @@ qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 	size_t from = 0, at, tag, name_s, name_e, j, start_end, content_end;
 	double nums[8];
 	char q, *label, *alt, unclosed[16] = "";
-	size_t unclosed_after = 0;
+	size_t unclosed_after = 0, scan_budget = SCAN_PER_BYTE * len + ELEMENT_LIMIT;
 	int n, any_close;
 
 	while ((p = find(s, from, len, "data-bbox")) != NULL) {
@@ -260,7 +267,7 @@ qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 				content_end = len;
 			} else {
 				content_end = html_element_end(s, start_end, len, s + name_s,
-				    name_e - name_s, &any_close);
+				    name_e - name_s, &any_close, &scan_budget);
 				if (!any_close && name_e - name_s < sizeof unclosed) {
 					memcpy(unclosed, s + name_s, name_e - name_s);
 					unclosed[name_e - name_s] = '\0';

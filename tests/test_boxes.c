@@ -230,6 +230,7 @@ test_linear(void)
 	static const char *const units[] = {
 		"{\\\"", "{\"\\\"", "{'", "{\"a\":[", "{\"", "{", "{a:", "<ref>", "<box>(",
 		"<points x1=\"1\" ", "{'a': '\"", "[{\"bbox_2d\": [1,", "<|box_start|>(1,2)",
+		"<p data-bbox=\"1 2 3 4\">x ",
 	};
 	size_t n = (size_t)1 << 20, k, u, ul;
 	qvl_box_list list;
