@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -86,25 +87,17 @@ parse_dpi(const char *s)
 	opt.dpi_to = cmd_parse_double("--dpi", colon + 1, 1e-3, 1e6);
 }
 
-/* Writes img as a PNG at path, whole or not at all (temp file + rename). */
+/* Writes img as a PNG at path as -o is written: whole or not at all, a device or fifo in
+ * place (out_open). */
 static void
 write_png(const char *path, const qvl_image *img)
 {
-	char tmp[PATH_MAX + 32];
 	qvl_err err;
-	FILE *f;
+	FILE *f = out_open(path);
 
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	if ((f = fopen(tmp, "wb")) == NULL)
-		die(EXIT_BADINPUT, "%s: %s", tmp, strerror(errno));
-	if (qvl_image_write_png(f, img, &err) < 0 || fclose(f) != 0) {
-		unlink(tmp);
-		die(EXIT_BADINPUT, "%s: %s", path, err.msg);
-	}
-	if (rename(tmp, path) < 0) {
-		unlink(tmp);
-		die(EXIT_BADINPUT, "%s: %s", path, strerror(errno));
-	}
+	if (qvl_image_write_png(f, img, &err) < 0)
+		out_fail(f, &err);
+	out_commit(f);
 }
 
 /* The --png-dir name of an input: DIR/<basename without extension>[-N].png */
@@ -335,7 +328,7 @@ read_frames(char **paths, int n, struct inputs *in)
 			size_t flen;
 
 			if (qvl_image_split(b + off, len - off, &flen, &err) < 0)
-				die(EXIT_BADINPUT, "%s: frame %zu: %s", in_name(paths[i]), in->n,
+				die(EXIT_BADINPUT, "frame %zu (%s): %s", in->n, in_name(paths[i]),
 				    err.msg);
 			if (in->n == in->cap) {
 				in->cap = in->cap ? in->cap * 2 : 64;
@@ -587,6 +580,15 @@ main(int argc, char **argv)
 		die(EXIT_USAGE, "--png takes one image; use --png-dir for several");
 	if (argc == 0 && !(opt.info && opt.assume_w > 0))
 		usage(stderr, EXIT_USAGE);
+	/* "-" is standard output, which can take the PNG only when -o has the records */
+	if (opt.png && strcmp(opt.png, "-") == 0 && (opt.out == NULL || strcmp(opt.out, "-") == 0))
+		die(EXIT_USAGE, "--png -: standard output has the records; give -o FILE for them");
+	if (opt.png_dir && strcmp(opt.png_dir, "-") == 0)
+		die(EXIT_USAGE, "--png-dir -: a directory, not standard output");
+	if (opt.keep && opt.video)
+		die(EXIT_USAGE, "-k skips images; the frames of a --video are one tensor");
+	if (opt.png_dir && !opt.info && mkdir(opt.png_dir, 0777) < 0 && errno != EEXIST)
+		die(EXIT_BADINPUT, "%s: %s", opt.png_dir, strerror(errno));
 
 	out = out_open(opt.out);
 	if (opt.info && opt.assume_w > 0) {

@@ -16,13 +16,17 @@
 
 const char *progname = "qvl";
 
-/* The one temporary output file of this process, removed if we die or are interrupted. */
-static char tmp_path[PATH_MAX + 32];
-static char final_path[PATH_MAX];
-static FILE *tmp_file;
-/* The output file is a device, fifo or socket (-o /dev/stdout, a named pipe): written in
- * place, since renaming a temporary file over it would replace the device node. */
-static int out_direct;
+/* The output files of this process being written: qvl-resize holds -o and a --png at once.
+ * Each temporary file is removed if we die or are interrupted. */
+#define OUT_MAX 4
+static struct out_file {
+	FILE *f;
+	char tmp[PATH_MAX + 32];	/* "" once renamed, or when written in place */
+	char final[PATH_MAX];
+	/* A device, fifo or socket (-o /dev/stdout, a named pipe) is written in place, since
+	 * renaming a temporary file over it would replace the device node. */
+	int direct;
+} outs[OUT_MAX];
 
 static mode_t
 umask_get(void)
@@ -36,9 +40,11 @@ umask_get(void)
 static void
 remove_tmp(void)
 {
-	if (tmp_path[0] != '\0')
-		unlink(tmp_path);
-	tmp_path[0] = '\0';
+	for (int i = 0; i < OUT_MAX; i++) {
+		if (outs[i].tmp[0] != '\0')
+			unlink(outs[i].tmp);
+		outs[i].tmp[0] = '\0';
+	}
 }
 
 /* A directory whose FILE.tmp.PID files the library writes itself (qvl-quantize's output). */
@@ -80,8 +86,9 @@ static void
 on_signal(int sig)
 {
 	/* unlink and signal re-raising are async-signal-safe */
-	if (tmp_path[0] != '\0')
-		unlink(tmp_path);
+	for (int i = 0; i < OUT_MAX; i++)
+		if (outs[i].tmp[0] != '\0')
+			unlink(outs[i].tmp);
 	remove_dir_temps();
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -193,33 +200,43 @@ cmd_parse_precision(const char *s)
 	die(EXIT_USAGE, "--precision: want f32 or bf16, not '%s'", s);
 }
 
+static struct out_file *
+out_find(FILE *f)
+{
+	for (int i = 0; i < OUT_MAX; i++)
+		if (outs[i].f == f)
+			return &outs[i];
+	return NULL;
+}
+
 FILE *
 out_open(const char *path)
 {
+	struct out_file *o = out_find(NULL);
 	struct stat st;
 	FILE *f;
 	int fd;
 
 	if (path == NULL || strcmp(path, "-") == 0)
 		return stdout;
-	if (tmp_file != NULL)
-		die(EXIT_USAGE, "%s: only one output file at a time", path);
+	if (o == NULL)
+		die(EXIT_USAGE, "%s: too many output files at a time", path);
 	if (strlen(path) >= PATH_MAX)
 		die(EXIT_USAGE, "%s: path too long", path);
-	snprintf(final_path, sizeof final_path, "%s", path);
+	snprintf(o->final, sizeof o->final, "%s", path);
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		if (S_ISDIR(st.st_mode))
 			die(EXIT_USAGE, "%s: is a directory", path);
 		if ((f = fopen(path, "wb")) == NULL)
 			die(EXIT_BADINPUT, "%s: cannot open: %s", path, strerror(errno));
-		out_direct = 1;
-		tmp_file = f;
+		o->direct = 1;
+		o->f = f;
 		return f;
 	}
-	snprintf(tmp_path, sizeof tmp_path, "%s.tmp.XXXXXX", path);
-	fd = mkstemp(tmp_path);
+	snprintf(o->tmp, sizeof o->tmp, "%s.tmp.XXXXXX", path);
+	fd = mkstemp(o->tmp);
 	if (fd < 0) {
-		tmp_path[0] = '\0';
+		o->tmp[0] = '\0';
 		die(EXIT_BADINPUT, "%s: cannot create: %s", path, strerror(errno));
 	}
 	fchmod(fd, 0666 & ~umask_get());
@@ -227,21 +244,36 @@ out_open(const char *path)
 		close(fd);
 		die(EXIT_BADINPUT, "%s: %s", path, strerror(errno));
 	}
-	tmp_file = f;
+	o->direct = 0;
+	o->f = f;
 	return f;
+}
+
+const char *
+out_name(FILE *f)
+{
+	struct out_file *o = f == stdout || f == NULL ? NULL : out_find(f);
+
+	return o ? o->final : "stdout";
 }
 
 void
 out_commit(FILE *f)
 {
+	struct out_file *o;
+	int bad, e;
+
 	if (f == stdout) {
 		cmd_flush_stdout();
 		return;
 	}
-	if (out_direct) {
-		int bad = fflush(f) != 0 || ferror(f), e = errno;
-		tmp_file = NULL;
-		out_direct = 0;
+	if ((o = out_find(f)) == NULL)
+		die(EXIT_BADINPUT, "out_commit: not an output file");
+	o->f = NULL;
+	if (o->direct) {
+		bad = fflush(f) != 0 || ferror(f);
+		e = errno;
+		o->direct = 0;
 		if (fclose(f) != 0 && !bad) {
 			bad = 1;
 			e = errno;
@@ -249,34 +281,46 @@ out_commit(FILE *f)
 		if (bad && e == EPIPE)
 			exit(0);
 		if (bad)
-			die(EXIT_BADINPUT, "%s: write error: %s", final_path, strerror(e));
+			die(EXIT_BADINPUT, "%s: write error: %s", o->final, strerror(e));
 		return;
 	}
 	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
-		int e = errno;
+		e = errno;
 		fclose(f);
-		tmp_file = NULL;
-		die(EXIT_BADINPUT, "%s: write error: %s", final_path, strerror(e));
+		die(EXIT_BADINPUT, "%s: write error: %s", o->final, strerror(e));
 	}
-	if (fclose(f) != 0) {
-		tmp_file = NULL;
-		die(EXIT_BADINPUT, "%s: write error: %s", final_path, strerror(errno));
-	}
-	tmp_file = NULL;
-	if (rename(tmp_path, final_path) != 0)
-		die(EXIT_BADINPUT, "%s: cannot rename into place: %s", final_path, strerror(errno));
-	tmp_path[0] = '\0';
+	if (fclose(f) != 0)
+		die(EXIT_BADINPUT, "%s: write error: %s", o->final, strerror(errno));
+	if (rename(o->tmp, o->final) != 0)
+		die(EXIT_BADINPUT, "%s: cannot rename into place: %s", o->final, strerror(errno));
+	o->tmp[0] = '\0';
 }
 
 void
 out_abort(FILE *f)
 {
-	if (f != NULL && f != stdout) {
-		fclose(f);
-		tmp_file = NULL;
-		out_direct = 0;
-	}
-	remove_tmp();
+	struct out_file *o;
+
+	if (f == NULL || f == stdout || (o = out_find(f)) == NULL)
+		return;
+	fclose(f);
+	o->f = NULL;
+	o->direct = 0;
+	if (o->tmp[0] != '\0')
+		unlink(o->tmp);
+	o->tmp[0] = '\0';
+}
+
+void
+out_fail(FILE *f, const qvl_err *err)
+{
+	int e = errno;
+	const char *name = out_name(f);
+
+	out_abort(f);
+	if (e == EPIPE)
+		exit(0);
+	die(EXIT_BADINPUT, "%s: %s", name, err->msg);
 }
 
 FILE *

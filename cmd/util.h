@@ -33,14 +33,20 @@ double cmd_parse_double(const char *opt, const char *s, double min, double max);
 /* --precision f32|bf16, or a usage error. */
 qvl_precision cmd_parse_precision(const char *s);
 
-/* Output: "-" or NULL is stdout; a path is written as path.tmp.PID and renamed over path by
- * out_commit, so an interrupted program never leaves a partial file.  One at a time per
- * process is enough for the programs. */
+/* Output: "-" or NULL is stdout; a regular path is written as PATH.tmp.XXXXXX (mkstemp) and
+ * renamed over PATH by out_commit, so an interrupted program never leaves a partial file; a
+ * device, fifo or socket is written in place.  A few may be open at once (-o and --png). */
 FILE *out_open(const char *path);
-/* Flushes, checks for write errors, renames into place. Dies on error (removing the temp). */
+/* Flushes, fsyncs, checks for write errors, renames into place.  A closed pipe exits 0
+ * quietly; any other error dies naming the path (the temporary file is removed). */
 void out_commit(FILE *f);
 /* Removes the temporary file (on an error path). */
 void out_abort(FILE *f);
+/* A library writer failed on f (errno as it left it): a closed pipe exits 0 quietly, else
+ * "PATH: message" and exit 1, without the temporary file. */
+_Noreturn void out_fail(FILE *f, const qvl_err *err);
+/* The path f was opened with, or "stdout". */
+const char *out_name(FILE *f);
 
 /* For output the library writes itself as DIR/FILE.tmp.PID and renames: such files are
  * removed if the program is interrupted. */

@@ -1,0 +1,84 @@
+#!/bin/bash
+# cli.sh: the command-line contract every program keeps, as an audit of all of them found it
+# broken in places: output files written like -o (devices and fifos in place, temporary
+# files removed), '-' as an output, -h, -t/--threads, and messages that name what is wrong.
+source "$(dirname "$0")/lib.sh"
+IMG=$DATA/golden/tiny/img_main_main.png
+IMG2=$DATA/golden/tiny/two_images_left.jpg
+
+# check_quiet NAME STATUS PATTERN CMD...: CMD exits with STATUS and its stderr matches
+# PATTERN (an empty PATTERN: stderr is empty).
+check_quiet() {
+	local name=$1 want=$2 pat=$3; shift 3
+	"$@" >"$TMP/.stdout" 2>"$TMP/.stderr"
+	local rc=$?
+	if [[ $rc -ne $want ]]; then
+		_failed=$((_failed + 1)); echo "FAIL $name: exit $rc, want $want"; tail -n 5 "$TMP/.stderr"
+	elif [[ -z $pat && -s $TMP/.stderr ]]; then
+		_failed=$((_failed + 1)); echo "FAIL $name: stderr not empty:"; tail -n 5 "$TMP/.stderr"
+	elif [[ -n $pat ]] && ! grep -qE -- "$pat" "$TMP/.stderr"; then
+		_failed=$((_failed + 1)); echo "FAIL $name: no /$pat/ in stderr:"; tail -n 5 "$TMP/.stderr"
+	else
+		_passed=$((_passed + 1))
+	fi
+}
+
+$BIN/qvl-resize "$IMG" >"$TMP/pix" &&
+	$BIN/qvl-vit <"$TMP/pix" >"$TMP/vh" &&
+	$BIN/qvl-merge <"$TMP/vh" >"$TMP/emb" || { echo "FAIL pipeline setup"; exit 1; }
+
+# --- qvl-resize --png / --png-dir are written as -o is -------------------------------------
+# a private /dev/full (never the system's: a bug here would replace it)
+if mknod -m 666 "$TMP/full" c 1 7 2>/dev/null; then
+	check_quiet "resize --png DEVICE: written in place" 1 "full: .*write error: No space left" \
+		$BIN/qvl-resize --png "$TMP/full" -o /dev/null "$IMG"
+	check "resize --png DEVICE: still a device" test -c "$TMP/full"
+	rm -f "$TMP/full"
+fi
+mkfifo "$TMP/pngfifo"
+wc -c <"$TMP/pngfifo" >"$TMP/pngfifo.n" &
+check "resize --png FIFO" $BIN/qvl-resize --png "$TMP/pngfifo" -o /dev/null "$IMG"
+wait
+check "resize --png FIFO: the reader got the PNG" test "$(cat "$TMP/pngfifo.n")" -gt 100
+check "resize --png FIFO: still a fifo" test -p "$TMP/pngfifo"
+head -c 10 "$TMP/pngfifo" >/dev/null &
+check_quiet "resize --png FIFO closed early: quiet exit 0" 0 "" \
+	$BIN/qvl-resize --png "$TMP/pngfifo" --size 600x600 -o /dev/null "$IMG"
+wait
+check_quiet "resize --png over RLIMIT_FSIZE: the real error" 1 'seen\.png: (png: )?write error: File too large' \
+	bash -c "ulimit -f 1; $BIN/qvl-resize --png $TMP/seen.png -o /dev/null $IMG"
+check "resize --png over RLIMIT_FSIZE: no partial file" \
+	bash -c "! ls $TMP/seen.png* 2>/dev/null"
+# a planted symlink at the old predictable temporary name is not followed
+ln -s "$TMP/victim" "$TMP/p.png.tmp.$$"
+check "resize --png: ok" $BIN/qvl-resize --png "$TMP/p.png" -o /dev/null "$IMG"
+check "resize --png: a PNG" bash -c "head -c 4 $TMP/p.png | grep -q PNG"
+check "resize --png: no stray files" bash -c "! ls $TMP/victim $TMP/p.png.tmp.?????? 2>/dev/null"
+check "resize --png-dir creates DIR" $BIN/qvl-resize --png-dir "$TMP/newdir" -o /dev/null "$IMG"
+check "resize --png-dir: the PNG" test -s "$TMP/newdir/img_main_main.png"
+check_grep "resize --png-dir: a missing parent is named" "qvl-resize: $TMP/no/dir: No such file" \
+	$BIN/qvl-resize --png-dir "$TMP/no/dir" -o /dev/null "$IMG"
+# SIGINT while the PNG is written: the temporary file goes too
+$BIN/qvl-resize --png "$TMP/big.png" --size 4000x4000 --max-pixels 100000000 -o /dev/null \
+	"$IMG" 2>/dev/null &
+pid=$!
+for ((i = 0; i < 200; i++)); do compgen -G "$TMP/big.png.tmp.*" >/dev/null && break; sleep 0.05; done
+kill -INT $pid 2>/dev/null
+wait $pid
+check_fails "resize --png, SIGINT" 130 bash -c "exit $?"
+check "resize --png, SIGINT: no temporary file" bash -c "! ls $TMP/big.png* 2>/dev/null"
+
+# --- '-' as an output path: standard output where it is free, else refused ---------------
+check_fails "resize --png - with the stream on stdout: refused" 2 $BIN/qvl-resize --png - "$IMG"
+check "resize --png - -o FILE: the PNG on stdout" \
+	bash -c "$BIN/qvl-resize --png - -o $TMP/o.pix $IMG | head -c 4 | grep -q PNG"
+check_fails "resize --png-dir -: refused" 2 $BIN/qvl-resize --png-dir - "$IMG"
+check "resize: no file named -" test ! -e ./-
+
+# --- qvl-resize -k and --video ---------------------------------------------------------------
+check_fails "resize --video -k: refused" 2 $BIN/qvl-resize --video -k "$IMG" "$IMG"
+head -c 300 "$IMG" >"$TMP/trunc.png"
+check_grep "resize --video: frame N (FILE)" "frame 1 \(.*trunc.png\)" \
+	$BIN/qvl-resize --video "$IMG" "$TMP/trunc.png"
+
+finish
