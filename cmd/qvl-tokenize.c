@@ -140,6 +140,8 @@ jsonl(const qvl_tokenizer *tok)
 
 	while ((n = getline(&line, &cap, stdin)) > 0) {
 		snprintf(where, sizeof(where), "<stdin>:%ld", ++lineno);
+		if (line[strspn(line, " \t\r\n")] == '\0')
+			continue;	/* a blank line, as JSONL readers take it, is no value */
 		j = json_loadb(line, (size_t)n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 		if (j == NULL)
 			die(EXIT_BADINPUT, "%s: %s", where, jerr.text);
@@ -163,6 +165,8 @@ jsonl(const qvl_tokenizer *tok)
 			}
 			write_text(tok, &ids, 1);
 		}
+		/* the answer now, not when the buffer fills: a co-process waits for each line */
+		cmd_flush_stdout();
 		json_decref(j);
 	}
 	if (ferror(stdin))

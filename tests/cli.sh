@@ -81,4 +81,21 @@ head -c 300 "$IMG" >"$TMP/trunc.png"
 check_grep "resize --video: frame N (FILE)" "frame 1 \(.*trunc.png\)" \
 	$BIN/qvl-resize --video "$IMG" "$TMP/trunc.png"
 
+# --- qvl-tokenize --jsonl answers each line as it comes (a co-process) ----------------------
+coproc_answer() {
+	python3 - "$BIN/qvl-tokenize" "$@" <<'PY'
+import select, subprocess, sys
+p = subprocess.Popen(sys.argv[1:] + ["-m", __import__("os").environ["QVL_MODEL"], "--jsonl"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+p.stdin.write(b'\n' + (b'[14990]\n' if "--decode" in sys.argv else b'"hello"\n'))
+p.stdin.flush()
+ready = select.select([p.stdout], [], [], 10)[0]
+line = p.stdout.readline() if ready else b""
+p.stdin.close(); p.wait()
+sys.exit(0 if line.strip() in (b"[14990]", b'"hello"') else 1)
+PY
+}
+check "tokenize --jsonl: an answer before EOF, blank line skipped" coproc_answer
+check "tokenize --jsonl --decode: an answer before EOF" coproc_answer --decode
+
 finish
