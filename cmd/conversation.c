@@ -336,7 +336,7 @@ conv_end(const struct opts *o, struct conv *c, FILE *logits_f, const char *sourc
 		json_object_set_new(meta, "conversation", json_integer(c->index));
 		json_object_set_new(meta, "prompt_tokens", json_integer(c->L));
 		if (qvl_write_tensor(logits_f, "logits", &t, meta, &err) < 0)
-			die_err(EXIT_BADINPUT, &err);
+			out_fail(logits_f, &err);
 		json_decref(meta);
 	}
 	free(c->lo.rows);

@@ -377,6 +377,8 @@ main(int argc, char **argv)
 	    (path == NULL || strcmp(path, "-") == 0))
 		die(EXIT_USAGE, "-f -: stdin cannot hold both the prompt and the stream "
 		    "(use --text-only or give the stream as FILE)");
+	if (o.logits_path && strcmp(o.logits_path, "-") == 0)
+		die(EXIT_USAGE, "--logits -: standard output has the answer; give a file");
 	if (o.batch > 1 && !o.each)
 		die(EXIT_USAGE, "--batch runs the conversations of --each together: give both");
 	if (!o.seed_set)

@@ -193,12 +193,8 @@ emit(const float *pv, const int64_t grid[3], json_t *meta)
 	    opt.pp.patch_size;
 	t.data = (void *)pv;
 	t.nbytes = (size_t)t.shape[0] * (size_t)t.shape[1] * sizeof(float);
-	if (qvl_write_tensor(out, "pixel_values", &t, meta, &err) < 0) {
-		if (errno == EPIPE)
-			exit(0);
-		qvl_err_prefix(&err, "%s", opt.out && strcmp(opt.out, "-") != 0 ? opt.out : "stdout");
-		die_err(EXIT_BADINPUT, &err);
-	}
+	if (qvl_write_tensor(out, "pixel_values", &t, meta, &err) < 0)
+		out_fail(out, &err);
 }
 
 static void
@@ -211,8 +207,7 @@ info_line(json_t *meta)
 	if (fprintf(out, "%s\n", s) < 0) {
 		if (errno == EPIPE)
 			exit(0);
-		die(EXIT_BADINPUT, "%s: write error: %s", opt.out ? opt.out : "stdout",
-		    strerror(errno));
+		die(EXIT_BADINPUT, "%s: write error: %s", out_name(out), strerror(errno));
 	}
 	free(s);
 }

@@ -44,11 +44,8 @@ write_tap(void *ctx, int block, const float *x, int64_t n, int64_t dim, qvl_err 
 		snprintf(name, sizeof name, "patch_embed");
 	else
 		snprintf(name, sizeof name, "block.%d", block);
-	if (qvl_write_tensor(stdout, name, &t, tc->meta, err) < 0) {
-		if (errno == EPIPE)
-			exit(0);
-		return -1;
-	}
+	if (qvl_write_tensor(stdout, name, &t, tc->meta, err) < 0)
+		out_fail(stdout, err);
 	return 0;
 }
 

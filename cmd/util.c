@@ -346,11 +346,8 @@ cmd_write_record(const qvl_record *rec)
 {
 	qvl_err err;
 
-	if (qvl_write_record(stdout, rec, &err) < 0) {
-		if (errno == EPIPE)
-			exit(0);
-		die_err(EXIT_BADINPUT, &err);
-	}
+	if (qvl_write_record(stdout, rec, &err) < 0)
+		out_fail(stdout, &err);
 }
 
 void

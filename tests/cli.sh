@@ -98,4 +98,17 @@ PY
 check "tokenize --jsonl: an answer before EOF, blank line skipped" coproc_answer
 check "tokenize --jsonl --decode: an answer before EOF" coproc_answer --decode
 
+# --- closed pipes end quietly with 0; write errors name the output ------------------------
+check_quiet "decode --logits /dev/stdout | head: quiet exit 0" 0 "" \
+	bash -c "$BIN/qvl-decode -p hi --max-tokens 3 --logits /dev/stdout $TMP/emb | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}"
+check_fails "decode --logits -: refused" 2 $BIN/qvl-decode -p hi --max-tokens 3 --logits - "$TMP/emb"
+check_quiet "vit >/dev/full names stdout" 1 '^qvl-vit: stdout: .*write error: No space left' \
+	bash -c "$BIN/qvl-vit $TMP/pix >/dev/full"
+check_quiet "vit --tap >/dev/full names stdout" 1 '^qvl-vit: stdout: .*write error' \
+	bash -c "$BIN/qvl-vit --tap patch_embed $TMP/pix >/dev/full"
+check_quiet "merge >/dev/full names stdout" 1 '^qvl-merge: stdout: .*write error: No space left' \
+	bash -c "$BIN/qvl-merge $TMP/vh >/dev/full"
+check_quiet "decode --logits /dev/full names the file" 1 '^qvl-decode: /dev/full: .*write error' \
+	bash -c "$BIN/qvl-decode -p hi --max-tokens 3 --logits /dev/full $TMP/emb >/dev/null"
+
 finish
