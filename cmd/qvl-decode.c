@@ -27,7 +27,7 @@ usage(FILE *f, int status)
 	    "                  [--top-p P] [--top-k K] [--repetition-penalty R] [--seed N]\n"
 	    "                  [--stop STRING]...\n"
 	    "                  [--max-repeat N] [--ignore-eos] [--logits FILE] [--text-only]\n"
-	    "                  [--prompt-ids] [--threads N] [--precision f32|bf16]\n"
+	    "                  [--prompt-ids] [-t|--threads N] [--precision f32|bf16]\n"
 	    "                  [--prefill-rows N] [-v] [FILE]\n"
 	    "Reads image_embeds records (stdin or FILE), builds the chat prompt with them and\n"
 	    "streams the model's answer to stdout.  `<image>` in the prompt places the next\n"

@@ -16,11 +16,11 @@
 static void
 usage(FILE *f, int status)
 {
-	fprintf(f, "usage: %s [-m MODEL] [--threads N] [--precision f32|bf16] [FILE]\n"
+	fprintf(f, "usage: %s [-m MODEL] [-t N] [--precision f32|bf16] [FILE]\n"
 	    "  reads vit_hidden records from FILE or stdin and writes image_embeds records\n"
 	    "  [patches / 4, text hidden] on stdout; other records pass through\n"
 	    "  -m MODEL      checkpoint directory (default $QVL_MODEL)\n"
-	    "  --threads N   worker threads (default: all CPUs)\n"
+	    "  -t N          worker threads, also --threads N (default: all CPUs)\n"
 	    "  --precision P f32 (default: the reference's numerics) or bf16 (BF16 products,\n"
 	    "                faster where the CPU has AVX512_BF16 or AMX)\n", progname);
 	exit(status);

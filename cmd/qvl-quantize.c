@@ -10,11 +10,12 @@
 #include "../lib/quant.h"
 #include "util.h"
 
-static void
-usage(void)
+static _Noreturn void
+usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: qvl-quantize [-q] [-m MODEL] [-t THREADS] [--as-f32] --type q8|q4 -o DIR\n");
-	exit(EXIT_USAGE);
+	fprintf(f, "usage: qvl-quantize [-hq] [-m MODEL] [-t|--threads N] [--as-f32] --type q8|q4\n"
+	    "                    -o|--output DIR\n");
+	exit(status);
 }
 
 static void
@@ -59,7 +60,7 @@ main(int argc, char **argv)
 			outdir = optarg;
 			break;
 		case 't':
-			threads = cmd_parse_long("-t", optarg, 1, 1024);
+			threads = cmd_parse_long("--threads", optarg, 1, 1024);
 			break;
 		case 'q':
 			quiet = 1;
@@ -67,12 +68,14 @@ main(int argc, char **argv)
 		case 'F':
 			as_f32 = 1;
 			break;
+		case 'h':
+			usage(stdout, 0);
 		default:
-			usage();
+			usage(stderr, EXIT_USAGE);
 		}
 	}
 	if (optind != argc || outdir == NULL || type == NULL)
-		usage();
+		usage(stderr, EXIT_USAGE);
 	if (strcmp(type, "q8") == 0)
 		qt = QVL_QUANT_Q8;
 	else if (strcmp(type, "q4") == 0)

@@ -15,12 +15,12 @@
 static void
 usage(FILE *f, int status)
 {
-	fprintf(f, "usage: %s [-m MODEL] [--threads N] [--precision f32|bf16] [--tap NAME]...\n"
+	fprintf(f, "usage: %s [-m MODEL] [-t N] [--precision f32|bf16] [--tap NAME]...\n"
 	    "       [FILE]\n"
 	    "  reads pixel_values (or pixel_values_videos) records from FILE or stdin and writes\n"
 	    "  vit_hidden records [patches, vision hidden] on stdout; other records pass through\n"
 	    "  -m MODEL      checkpoint directory (default $QVL_MODEL)\n"
-	    "  --threads N   worker threads (default: all CPUs)\n"
+	    "  -t N          worker threads, also --threads N (default: all CPUs)\n"
 	    "  --precision P f32 (default: the reference's numerics) or bf16 (BF16 products,\n"
 	    "                faster where the CPU has AVX512_BF16 or AMX)\n"
 	    "  --tap NAME    also write patch_embed or block.K (the output of block K) before\n"

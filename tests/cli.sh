@@ -111,4 +111,16 @@ check_quiet "merge >/dev/full names stdout" 1 '^qvl-merge: stdout: .*write error
 check_quiet "decode --logits /dev/full names the file" 1 '^qvl-decode: /dev/full: .*write error' \
 	bash -c "$BIN/qvl-decode -p hi --max-tokens 3 --logits /dev/full $TMP/emb >/dev/null"
 
+# --- -h: usage on stdout, exit 0; -t and --threads both work and are in the usage ------------
+for p in boxes decode dump merge quantize resize tokenize vit; do
+	check "qvl-$p -h: usage on stdout, exit 0" bash -c "$BIN/qvl-$p -h 2>/dev/null | grep -q usage"
+done
+for p in vit merge decode quantize; do
+	check_grep "qvl-$p -h shows -t and --threads" '-t.*--threads|--threads.*-t' $BIN/qvl-$p -h
+done
+check "vit -t 1" bash -c "$BIN/qvl-vit -t 1 $TMP/pix >/dev/null"
+check "vit --threads 1" bash -c "$BIN/qvl-vit --threads 1 $TMP/pix >/dev/null"
+check "merge -t 1" bash -c "$BIN/qvl-merge -t 1 $TMP/vh >/dev/null"
+check "decode -t 1, --threads 1" bash -c "$BIN/qvl-decode -t 1 -p hi --max-tokens 1 --text-only >/dev/null && $BIN/qvl-decode --threads 1 -p hi --max-tokens 1 --text-only >/dev/null"
+
 finish
