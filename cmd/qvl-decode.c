@@ -104,12 +104,11 @@ read_visuals(const char *path, const struct model *md, int *nvis)
 		memset(cur, 0, sizeof *cur);
 		cur->rec = rec;
 		cur->rows = rec.t.shape[0];
-		if (qvl_meta_get_ints(rec.meta, "grid_thw", cur->grid, 3, &err) < 0) {
+		if (qvl_meta_get_grid(rec.meta, cur->grid, &err) < 0) {
 			qvl_err_prefix(&err, "%s: record %ld (image_embeds)", sname, index);
 			die_err(EXIT_BADINPUT, &err);
 		}
-		if (cur->grid[0] < 1 || cur->grid[1] < 1 || cur->grid[2] < 1 ||
-		    cur->grid[1] % merge || cur->grid[2] % merge ||
+		if (cur->grid[1] % merge || cur->grid[2] % merge ||
 		    cur->grid[0] * cur->grid[1] * cur->grid[2] / (merge * merge) != cur->rows)
 			die(EXIT_BADINPUT, "%s: record %ld (image_embeds): grid_thw [%lld, %lld, "
 			    "%lld] does not match %lld rows", sname, index, (long long)cur->grid[0],

@@ -113,12 +113,11 @@ main(int argc, char **argv)
 			    unit);
 		/* The grid is optional here, but when present it must describe these rows. */
 		if (json_object_get(rec.meta, "grid_thw") != NULL) {
-			if (qvl_meta_get_ints(rec.meta, "grid_thw", grid, 3, &err) < 0) {
+			if (qvl_meta_get_grid(rec.meta, grid, &err) < 0) {
 				qvl_err_prefix(&err, "%s: record %ld (vit_hidden)", sname, index);
 				die_err(EXIT_BADINPUT, &err);
 			}
-			if (grid[0] < 1 || grid[1] < 1 || grid[2] < 1 ||
-			    grid[0] * grid[1] * grid[2] != rec.t.shape[0])
+			if (grid[0] * grid[1] * grid[2] != rec.t.shape[0])
 				die(EXIT_BADINPUT, "%s: record %ld (vit_hidden): grid_thw [%lld, %lld, "
 				    "%lld] does not match %lld rows", sname, index,
 				    (long long)grid[0], (long long)grid[1], (long long)grid[2],

@@ -87,6 +87,18 @@ qvl_meta_get_ints(const json_t *meta, const char *key, int64_t *out, int n, qvl_
 	return 0;
 }
 
+int
+qvl_meta_get_grid(const json_t *meta, int64_t g[3], qvl_err *err)
+{
+	if (qvl_meta_get_ints(meta, "grid_thw", g, 3, err) < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (g[i] < 1 || g[i] > QVL_GRID_MAX_SIDE)
+			return qvl_fail(err, "grid_thw [%lld, %lld, %lld]: sides must be 1 to %d",
+			    (long long)g[0], (long long)g[1], (long long)g[2], QVL_GRID_MAX_SIDE);
+	return 0;
+}
+
 qvl_reader *
 qvl_reader_new(FILE *f, const char *name)
 {

@@ -38,6 +38,13 @@ int qvl_json_int(const json_t *v, int64_t *out);
 /* Meta helpers: 0 and the value, or -1 with a message naming the key. */
 int qvl_meta_get_ints(const json_t *meta, const char *key, int64_t *out, int n, qvl_err *err);
 
+/* A grid_thw side is at most this many patches (2^20 patches of 14 pixels is 14.7 million
+ * pixels, far past any image), so t*h*w fits in an int64_t. */
+#define QVL_GRID_MAX_SIDE (1 << 20)
+
+/* The meta's grid_thw [t, h, w], each side 1 to QVL_GRID_MAX_SIDE: 0, or -1 with a message. */
+int qvl_meta_get_grid(const json_t *meta, int64_t grid[3], qvl_err *err);
+
 typedef struct qvl_reader qvl_reader;
 
 /* `name` is how errors name the stream ("<stdin>", a path). The FILE stays the caller's. */

@@ -123,4 +123,20 @@ check "vit --threads 1" bash -c "$BIN/qvl-vit --threads 1 $TMP/pix >/dev/null"
 check "merge -t 1" bash -c "$BIN/qvl-merge -t 1 $TMP/vh >/dev/null"
 check "decode -t 1, --threads 1" bash -c "$BIN/qvl-decode -t 1 -p hi --max-tokens 1 --text-only >/dev/null && $BIN/qvl-decode --threads 1 -p hi --max-tokens 1 --text-only >/dev/null"
 
+# --- a crafted grid_thw whose product wraps int64 is refused, not multiplied -------------------
+python3 - "$TMP" <<'PY'
+import json, struct, sys
+def rec(name, shape, meta, payload):
+    h = json.dumps({"name": name, "dtype": "F32", "shape": shape, "meta": meta}).encode()
+    h += b" " * ((-len(h)) % 8)
+    return b"QVL1" + struct.pack("<I", len(h)) + h + payload
+b, c = 4 * (2**20 + 1), 4 * (2**40 - 2**20 + 1)     # 1*b*c == 2**64 + 16
+open(sys.argv[1] + "/wrap_vit.qvl", "wb").write(rec("vit_hidden", [16, 64], {"grid_thw": [1, b, c]}, bytes(16 * 64 * 4)))
+open(sys.argv[1] + "/wrap_emb.qvl", "wb").write(rec("image_embeds", [4, 64], {"grid_thw": [1, b, c]}, bytes(4 * 64 * 4)))
+PY
+check_quiet "merge: a wrapping grid_thw is refused" 1 'record 0 \(vit_hidden\): grid_thw .*sides must be 1 to 1048576' \
+	$BIN/qvl-merge "$TMP/wrap_vit.qvl"
+check_quiet "decode: a wrapping grid_thw is refused" 1 'record 0 \(image_embeds\): grid_thw .*sides must be 1 to 1048576' \
+	$BIN/qvl-decode -p hi "$TMP/wrap_emb.qvl"
+
 finish
