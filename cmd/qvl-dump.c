@@ -56,7 +56,8 @@ list_add(struct list *l, const char *name, const qvl_tensor *t)
 	h->t.data = qvl_alloc(t->nbytes);
 	if (h->name == NULL || h->t.data == NULL)
 		die(EXIT_BADINPUT, "%s: out of memory", name);
-	memcpy(h->t.data, t->data, t->nbytes);
+	if (t->nbytes > 0) /* an empty tensor's data may be NULL, which memcpy may not take */
+		memcpy(h->t.data, t->data, t->nbytes);
 	return h;
 }
 
