@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "../lib/chat.h"
+#include "../lib/pretok.h"
 #include "decode.h"
 #include "util.h"
 
@@ -62,6 +63,16 @@ read_prompt_file(const char *path)
 	if (strlen(buf) != len)
 		die(EXIT_BADINPUT, "%s: prompt file contains a NUL byte", in_name(path));
 	return buf;
+}
+
+/* Dies unless text is valid UTF-8, naming where it came from and the offset in it. */
+static void
+check_utf8(const char *source, const char *text)
+{
+	size_t len = strlen(text), bad = qvl_utf8_check((const unsigned char *)text, len);
+
+	if (bad != len)
+		die(EXIT_BADINPUT, "%s: invalid UTF-8 at byte offset %zu", source, bad);
 }
 
 /* Reads the image_embeds records of the input; other records are not ours and are dropped. */
@@ -386,6 +397,11 @@ main(int argc, char **argv)
 	char *prompt = o.prompt_file ? read_prompt_file(o.prompt_file) : strdup(o.prompt);
 	if (prompt == NULL)
 		die(EXIT_BADINPUT, "out of memory");
+	/* checked here, where the offset is the user's: the tokenizer would count it in the
+	 * rendered chat template, after the system prompt and the role markers */
+	check_utf8(o.prompt_file ? in_name(o.prompt_file) : "-p", prompt);
+	if (o.system)
+		check_utf8("--system", o.system);
 
 	if (qvl_config_load(md.dir, &md.cfg, &err) < 0)
 		die_err(EXIT_BADINPUT, &err);

@@ -139,4 +139,13 @@ check_quiet "merge: a wrapping grid_thw is refused" 1 'record 0 \(vit_hidden\): 
 check_quiet "decode: a wrapping grid_thw is refused" 1 'record 0 \(image_embeds\): grid_thw .*sides must be 1 to 1048576' \
 	$BIN/qvl-decode -p hi "$TMP/wrap_emb.qvl"
 
+# --- invalid UTF-8 in a prompt: its source and its offset there, not in the chat template ----
+printf 'ab\xff' >"$TMP/inv.txt"
+check_grep "decode -f: UTF-8 error names the file and its offset" '^qvl-decode: .*inv\.txt: invalid UTF-8 at byte offset 2$' \
+	$BIN/qvl-decode -f "$TMP/inv.txt" --text-only
+check_grep "decode -p: UTF-8 error at offset 0 of -p" '^qvl-decode: -p: invalid UTF-8 at byte offset 0$' \
+	$BIN/qvl-decode -p "$(printf '\xff')" --text-only
+check_grep "decode --system: UTF-8 error names --system" '^qvl-decode: --system: invalid UTF-8 at byte offset 1$' \
+	$BIN/qvl-decode -p hi --system "$(printf 'x\xc3')" --text-only
+
 finish
