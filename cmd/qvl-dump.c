@@ -98,7 +98,7 @@ static struct {
 	double atol, rtol;
 	char **select, **map;
 	int nselect, nmap;
-	int failures;
+	int failures, compared;
 } opt = {.rtol = 1e-4};
 
 static int
@@ -206,15 +206,13 @@ compare(const char *name, const qvl_tensor *t, struct list *ref)
 	qvl_diff d;
 
 	if (r == NULL) {
-		if (opt.nselect > 0) {
-			printf("%s\tnot in the reference\tFAIL\n", name);
-			opt.failures++;
-		} else if (!opt.quiet) {
+		/* a selected name is a failure, reported once at the end */
+		if (opt.nselect == 0 && !opt.quiet)
 			printf("%s\tnot in the reference\tskipped\n", name);
-		}
 		return;
 	}
 	r->seen = 1;
+	opt.compared++;
 	if (!same_shape(t, &r->t)) {
 		printf("%s\tshape %s, reference %s %s\tFAIL\n", name,
 		    qvl_shape_str(t->shape, t->ndim, a, sizeof a), rname,
@@ -302,6 +300,8 @@ main(int argc, char **argv)
 		default: usage(stderr, EXIT_USAGE);
 		}
 	}
+	if (opt.npy_dir && strcmp(opt.npy_dir, "-") == 0)
+		die(EXIT_USAGE, "--npy -: a directory, not standard output");
 	if (opt.npy_dir && mkdir(opt.npy_dir, 0777) < 0 && errno != EEXIST)
 		die(EXIT_BADINPUT, "%s: %s", opt.npy_dir, strerror(errno));
 	if (opt.compare)
@@ -356,12 +356,19 @@ main(int argc, char **argv)
 		for (int k = 0; k < opt.nselect; k++) {
 			struct held *r = list_find(&ref, ref_name(opt.select[k]));
 			if (r == NULL || !r->seen) {
-				printf("%s\tnot compared (missing from the input or the reference)\tFAIL\n",
-				    opt.select[k]);
+				printf("%s\tnot in the %s\tFAIL\n", opt.select[k],
+				    r == NULL ? "reference" : "input");
 				opt.failures++;
 			}
 		}
-		printf("%s: %d failed\n", opt.failures ? "FAIL" : "ok", opt.failures);
+		/* names absent from REF are skipped, but none in common is a wrong REF or --map */
+		if (opt.compared == 0 && opt.failures == 0) {
+			printf("FAIL: nothing compared: no tensor name in common with %s\n",
+			    opt.compare);
+			opt.failures = 1;
+		} else
+			printf("%s: %d compared, %d failed\n", opt.failures ? "FAIL" : "ok",
+			    opt.compared, opt.failures);
 	}
 	cmd_flush_stdout();
 	list_free(&ref);

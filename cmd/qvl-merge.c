@@ -95,6 +95,7 @@ main(int argc, char **argv)
 		int unit = qvl_merger_unit(merger);
 		qvl_record out;
 		int64_t grid[3], shape[2];
+		char shape_s[128];
 
 		if (strcmp(rec.name, "vit_hidden") != 0) {
 			cmd_write_record(&rec);
@@ -104,9 +105,9 @@ main(int argc, char **argv)
 		if (rec.t.dtype != QVL_F32 || rec.t.ndim != 2 ||
 		    rec.t.shape[1] != cfg.vision.hidden_size)
 			die(EXIT_BADINPUT, "%s: record %ld (vit_hidden): want F32 [N, %d] for this "
-			    "model, got %d-D %s with %lld columns", sname, index,
-			    cfg.vision.hidden_size, rec.t.ndim, qvl_dtype_name(rec.t.dtype),
-			    rec.t.ndim == 2 ? (long long)rec.t.shape[1] : 0LL);
+			    "model, got %s %s", sname, index, cfg.vision.hidden_size,
+			    qvl_dtype_name(rec.t.dtype), qvl_shape_str(rec.t.shape, rec.t.ndim, shape_s,
+			    sizeof shape_s));
 		if (rec.t.shape[0] % unit != 0)
 			die(EXIT_BADINPUT, "%s: record %ld (vit_hidden): %lld rows is not a multiple "
 			    "of %d patches per merge unit", sname, index, (long long)rec.t.shape[0],

@@ -76,6 +76,8 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || outdir == NULL || type == NULL)
 		usage(stderr, EXIT_USAGE);
+	if (strcmp(outdir, "-") == 0)
+		die(EXIT_USAGE, "-o -: a directory, not standard output");
 	if (strcmp(type, "q8") == 0)
 		qt = QVL_QUANT_Q8;
 	else if (strcmp(type, "q4") == 0)

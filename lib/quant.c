@@ -628,13 +628,13 @@ copy_file(const char *from, const char *to, qvl_err *err)
 		return qvl_fail_errno(err, "%s", from);
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid());
 	if ((out = fopen(tmp, "wb")) == NULL) {
-		qvl_fail_errno(err, "%s", tmp);
+		qvl_fail_errno(err, "%s", to);
 		fclose(in);
 		return -1;
 	}
 	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
 		if (fwrite(buf, 1, n, out) != n) {
-			qvl_fail_errno(err, "%s: write", tmp);
+			qvl_fail_errno(err, "%s: write", to);
 			goto out;
 		}
 	if (ferror(in)) {
@@ -643,7 +643,7 @@ copy_file(const char *from, const char *to, qvl_err *err)
 	}
 	if (fclose(out) != 0) {
 		out = NULL;
-		qvl_fail_errno(err, "%s: write", tmp);
+		qvl_fail_errno(err, "%s: write", to);
 		goto out;
 	}
 	out = NULL;
@@ -705,15 +705,7 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 	int rc = -1;
 
 	tmp[0] = '\0';
-	if (mkdir(dst, 0777) != 0 && errno != EEXIST)
-		return qvl_fail_errno(err, "%s", dst);
-	if (realpath(src, rs) != NULL && realpath(dst, rd) != NULL && strcmp(rs, rd) == 0)
-		return qvl_fail(err, "%s: output directory is the model directory", dst);
-	if (snprintf(path, sizeof path, "%s/model.safetensors.index.json", dst) >= (int)sizeof path)
-		return qvl_fail(err, "%s: path too long", dst);
-	if (stat(path, &st) == 0)
-		return qvl_fail(err, "%s holds a sharded checkpoint that would shadow the output; "
-		    "choose another directory", dst);
+	/* the model first: a bad one leaves no empty output directory behind */
 	if ((w = qvl_weights_open(src, err)) == NULL)
 		return -1;
 	if (qvl_weights_find(w, "model.embed_tokens.weight.q8") != NULL ||
@@ -723,6 +715,24 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 	}
 	if (plan(w, type, &outs, &n, err) < 0)
 		goto out;
+	if ((mkdir(dst, 0777) != 0 && errno != EEXIST) || stat(dst, &st) != 0) {
+		qvl_fail_errno(err, "%s", dst);
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		qvl_fail(err, "%s: not a directory", dst);
+		goto out;
+	}
+	if (realpath(src, rs) != NULL && realpath(dst, rd) != NULL && strcmp(rs, rd) == 0) {
+		qvl_fail(err, "%s: output directory is the model directory", dst);
+		goto out;
+	}
+	if (snprintf(path, sizeof path, "%s/model.safetensors.index.json", dst) >=
+	    (int)sizeof path || stat(path, &st) == 0) {
+		qvl_fail(err, "%s holds a sharded checkpoint that would shadow the output "
+		    "(or its path is too long); choose another directory", dst);
+		goto out;
+	}
 	if ((header = header_json(outs, n, type, &hlen)) == NULL) {
 		qvl_fail(err, "out of memory");
 		goto out;
@@ -730,20 +740,20 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 	snprintf(path, sizeof path, "%s/model.safetensors", dst);
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
 	if ((f = fopen(tmp, "wb")) == NULL) {
-		qvl_fail_errno(err, "%s", tmp);
+		qvl_fail_errno(err, "%s", path);
 		goto out;
 	}
 	uint8_t len8[8];
 	for (int i = 0; i < 8; i++)
 		len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-	if (write_all(f, len8, 8, tmp, err) < 0 || write_all(f, header, hlen, tmp, err) < 0)
+	if (write_all(f, len8, 8, path, err) < 0 || write_all(f, header, hlen, path, err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (outs[i].part == COPY) {
-			if (write_all(f, outs[i].src->data, outs[i].bytes, tmp, err) < 0)
+			if (write_all(f, outs[i].src->data, outs[i].bytes, path, err) < 0)
 				goto out;
 		} else if (outs[i].part == QDATA) {
-			if (write_quantized(f, tmp, outs[i].src, outs[i].qtype, pool, err) < 0) {
+			if (write_quantized(f, path, outs[i].src, outs[i].qtype, pool, err) < 0) {
 				qvl_err_prefix(err, "%s", outs[i].name);
 				goto out;
 			}
@@ -752,12 +762,12 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 			progress(ctx, (long)i + 1, (long)n);
 	}
 	if (fflush(f) != 0 || ferror(f)) {
-		qvl_fail_errno(err, "%s: write", tmp);
+		qvl_fail_errno(err, "%s: write", path);
 		goto out;
 	}
 	if (fclose(f) != 0) {
 		f = NULL;
-		qvl_fail_errno(err, "%s: write", tmp);
+		qvl_fail_errno(err, "%s: write", path);
 		goto out;
 	}
 	f = NULL;

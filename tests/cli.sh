@@ -148,4 +148,24 @@ check_grep "decode -p: UTF-8 error at offset 0 of -p" '^qvl-decode: -p: invalid 
 check_grep "decode --system: UTF-8 error names --system" '^qvl-decode: --system: invalid UTF-8 at byte offset 1$' \
 	$BIN/qvl-decode -p hi --system "$(printf 'x\xc3')" --text-only
 
+# --- qvl-dump --compare counts each problem once, and nothing compared is a failure ----------
+check_grep "dump --compare: a selected name missing from REF fails once" '^FAIL: 0 compared, 1 failed$' \
+	$BIN/qvl-dump --compare "$TMP/vh" --select image_embeds "$TMP/emb"
+check_fails "dump --compare: nothing in common fails" 1 $BIN/qvl-dump -q --compare "$TINY/model.safetensors" "$TMP/emb"
+check_grep "dump --compare: the count of compared tensors" '^ok: 1 compared, 0 failed$' \
+	$BIN/qvl-dump --compare "$TMP/emb" "$TMP/emb"
+check_fails "dump --npy -: refused" 2 $BIN/qvl-dump --npy - "$TMP/emb"
+
+# --- qvl-merge names a wrong shape as it is ------------------------------------------------
+python3 -c 'import json,struct,sys;h=json.dumps({"name":"vit_hidden","dtype":"F32","shape":[1,48,64],"meta":{}}).encode();h+=b" "*((-len(h))%8);open(sys.argv[1],"wb").write(b"QVL1"+struct.pack("<I",len(h))+h+bytes(48*64*4))' "$TMP/vit3d"
+check_grep "merge: a 3-D tensor's shape in the message" 'got F32 \[1, 48, 64\]' $BIN/qvl-merge "$TMP/vit3d"
+
+# --- qvl-quantize: the model before the directory; -o a file or - ---------------------------
+check_fails "quantize, bad model: exit 1" 1 $BIN/qvl-quantize -m "$TMP/nomodel" --type q8 -o "$TMP/qx"
+check "quantize, bad model: no directory left" test ! -e "$TMP/qx"
+echo x >"$TMP/afile"
+check_grep "quantize -o FILE: named, not its temporary file" "qvl-quantize: $TMP/afile: not a directory" \
+	$BIN/qvl-quantize --type q8 -o "$TMP/afile"
+check_fails "quantize -o -: refused" 2 $BIN/qvl-quantize --type q8 -o -
+
 finish
