@@ -226,6 +226,18 @@ conv_stop(struct conv *c, const char *finish)
 	return -1;
 }
 
+/* How many times the last period tokens of ids[0 .. n) repeat at its end: the guard's
+ * minimum span makes short cycles repeat more often than --max-repeat. */
+static size_t
+cycle_repeats(const int32_t *ids, size_t n, size_t period)
+{
+	size_t len = period;
+
+	while (len < n && ids[n - 1 - len] == ids[n - 1 - len + period])
+		len++;
+	return len / period;
+}
+
 /* The next token from c's logits, or -1 when the conversation is over. */
 static int32_t
 conv_next(const struct model *md, const struct opts *o, struct conv *c, int keep_logits)
@@ -262,12 +274,14 @@ conv_next(const struct model *md, const struct opts *o, struct conv *c, int keep
 		c->stop_string = 1;
 		return conv_stop(c, "stop");
 	}
-	int period = qvl_repeat_check(c->ids.ids + c->gen_start, c->ids.n - c->gen_start,
-	    (int)o->max_repeat);
+	const int32_t *gen = c->ids.ids + c->gen_start;
+	size_t ngen = c->ids.n - c->gen_start;
+	int period = qvl_repeat_check(gen, ngen, (int)o->max_repeat);
 	if (period) {
-		warnx("stopped: the output repeats a cycle of %d token%s %ld times (a dense "
+		warnx("stopped: the output repeats a cycle of %d token%s %zu times (a dense "
 		    "scan? 300-dpi pages make the model repeat itself: try qvl-resize --dpi 300:72, or "
-		    "--max-repeat 0)", period, period == 1 ? "" : "s", o->max_repeat);
+		    "--max-repeat 0)", period, period == 1 ? "" : "s",
+		    cycle_repeats(gen, ngen, (size_t)period));
 		return conv_stop(c, "repetition");
 	}
 	if (++c->taken == c->max_tokens)

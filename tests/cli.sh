@@ -168,4 +168,9 @@ check_grep "quantize -o FILE: named, not its temporary file" "qvl-quantize: $TMP
 	$BIN/qvl-quantize --type q8 -o "$TMP/afile"
 check_fails "quantize -o -: refused" 2 $BIN/qvl-quantize --type q8 -o -
 
+# --- the repetition guard's warning counts the repeats it saw, not --max-repeat ---------------
+# the tiny model's greedy answer ends in one token 32 times (the guard's 32-token minimum span)
+check_grep "decode: repetition warning counts the repeats" 'repeats a cycle of 1 token 32 times' \
+	$BIN/qvl-decode -p hi --max-tokens 200 --json "$TMP/emb"
+
 finish
