@@ -75,7 +75,19 @@ check_utf8(const char *source, const char *text)
 		die(EXIT_BADINPUT, "%s: invalid UTF-8 at byte offset %zu", source, bad);
 }
 
-/* Reads the image_embeds records of the input; other records are not ours and are dropped. */
+/* The programs between a record of an earlier stage and qvl-decode, or NULL. */
+static const char *
+stages_missing(const char *name)
+{
+	if (strcmp(name, "pixel_values") == 0 || strcmp(name, "pixel_values_videos") == 0)
+		return "qvl-vit | qvl-merge";
+	if (strcmp(name, "vit_hidden") == 0)
+		return "qvl-merge";
+	return NULL;
+}
+
+/* Reads the image_embeds records of the input; other records are not ours and are dropped,
+ * except an earlier stage's image, which would otherwise vanish from the answer silently. */
 static struct visual *
 read_visuals(const char *path, const struct model *md, int *nvis)
 {
@@ -96,6 +108,10 @@ read_visuals(const char *path, const struct model *md, int *nvis)
 		struct visual *cur;
 		json_t *kind, *spgt;
 
+		const char *missing = stages_missing(rec.name);
+		if (missing != NULL)
+			die(EXIT_BADINPUT, "%s: record %ld is %s, not image_embeds: put %s "
+			    "before qvl-decode", sname, index, rec.name, missing);
 		if (strcmp(rec.name, "image_embeds") != 0) {
 			qvl_record_free(&rec);
 			continue;

@@ -173,4 +173,11 @@ check_fails "quantize -o -: refused" 2 $BIN/qvl-quantize --type q8 -o -
 check_grep "decode: repetition warning counts the repeats" 'repeats a cycle of 1 token 32 times' \
 	$BIN/qvl-decode -p hi --max-tokens 200 --json "$TMP/emb"
 
+# --- a stream from an earlier stage into qvl-decode is an error naming what is missing -------
+check_quiet "decode <pixel_values: exit 1, names vit and merge" 1 \
+	'<stdin>: record 0 is pixel_values, not image_embeds: put qvl-vit \| qvl-merge before qvl-decode' \
+	bash -c "$BIN/qvl-merge <$TMP/pix | $BIN/qvl-decode -p hi --max-tokens 2"
+check_quiet "decode vit_hidden: exit 1, names merge" 1 'record 0 is vit_hidden, not image_embeds: put qvl-merge before' \
+	$BIN/qvl-decode -p hi --max-tokens 2 "$TMP/vh"
+
 finish
