@@ -230,27 +230,45 @@ bytes_left(FILE *f)
 	return st.st_size > pos ? (size_t)(st.st_size - pos) : 0;
 }
 
-/* Reads the payload of rec (nbytes set) into a new aligned buffer: 1, or -1 when cut short
- * (errno nonzero on a read error). */
+/* Reads n bytes into buf, adding what arrived to *got: 1, or -1 when cut short (errno
+ * nonzero on a read error). */
 static int
-read_payload(FILE *f, qvl_record *rec)
+read_counted(FILE *f, void *buf, size_t n, size_t *got)
 {
-	size_t n = rec->t.nbytes, got = 0;
+	size_t r = fread(buf, 1, n, f);
+
+	*got += r;
+	if (r == n)
+		return 1;
+	if (!ferror(f))
+		errno = 0;
+	return -1;
+}
+
+/* Reads the payload of rec (nbytes set) into a new aligned buffer: 1, or -1 when cut short
+ * (errno nonzero on a read error) with *got the bytes that arrived. */
+static int
+read_payload(FILE *f, qvl_record *rec, size_t *got)
+{
+	size_t n = rec->t.nbytes, left = bytes_left(f);
 	char **pieces = NULL;
 	int npieces = 0, rc = -1;
 
 	errno = 0;
-	if (n > bytes_left(f))
+	*got = 0;
+	if (n > left) {
+		*got = left;
 		return -1;
+	}
 	if (n <= TRUST_BYTES) {
 		if ((rec->t.data = qvl_alloc(n)) == NULL) {
 			errno = ENOMEM;
 			return -1;
 		}
-		return n == 0 || read_full(f, rec->t.data, n) == 1 ? 1 : -1;
+		return n == 0 ? 1 : read_counted(f, rec->t.data, n, got);
 	}
-	while (got < n) {
-		size_t want = n - got < TRUST_BYTES ? n - got : TRUST_BYTES;
+	while (*got < n) {
+		size_t want = n - *got < TRUST_BYTES ? n - *got : TRUST_BYTES;
 		char **p = realloc(pieces, (size_t)(npieces + 1) * sizeof *pieces);
 		if (p == NULL || (p[npieces] = malloc(want)) == NULL) {
 			if (p)
@@ -259,9 +277,8 @@ read_payload(FILE *f, qvl_record *rec)
 			goto out;
 		}
 		pieces = p;
-		if (read_full(f, pieces[npieces++], want) != 1)
+		if (read_counted(f, pieces[npieces++], want, got) != 1)
 			goto out;
-		got += want;
 	}
 	if ((rec->t.data = qvl_alloc(n)) == NULL) {
 		errno = ENOMEM;
@@ -284,6 +301,7 @@ qvl_reader_next(qvl_reader *r, qvl_record *rec, qvl_err *err)
 {
 	unsigned char pre[8];
 	uint32_t header_len;
+	size_t got_bytes;
 	int got;
 
 	memset(rec, 0, sizeof *rec);
@@ -317,11 +335,15 @@ qvl_reader_next(qvl_reader *r, qvl_record *rec, qvl_err *err)
 	r->header[header_len] = '\0';
 	if (parse_header(r->header, header_len, rec, err) < 0)
 		return qvl_err_prefix(err, "%s: record %ld", r->name, r->index);
-	if (read_payload(r->f, rec) != 1) {
+	if (read_payload(r->f, rec, &got_bytes) != 1) {
 		int e = errno;
-		qvl_fail(err, "%s: record %ld (%s): payload %s (%zu bytes)%s%s", r->name, r->index,
-		    rec->name, e == ENOMEM ? "too large for memory" : "cut short", rec->t.nbytes,
-		    e && e != ENOMEM ? ": " : "", e && e != ENOMEM ? strerror(e) : "");
+		if (e == ENOMEM)
+			qvl_fail(err, "%s: record %ld (%s): payload too large for memory (%zu bytes)",
+			    r->name, r->index, rec->name, rec->t.nbytes);
+		else
+			qvl_fail(err, "%s: record %ld (%s): payload cut short: got %zu of %zu bytes%s%s",
+			    r->name, r->index, rec->name, got_bytes, rec->t.nbytes, e ? ": " : "",
+			    e ? strerror(e) : "");
 		qvl_record_free(rec);
 		return -1;
 	}

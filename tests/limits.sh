@@ -78,7 +78,7 @@ sys.stdout.buffer.write(b'QVL1' + struct.pack('<I', len(h)) + h + b'\0' * pay)
 EOF
 }
 rec big F32 '[1099511627776]' 4096 >"$TMP/tera.qvl"
-expect "a terabyte payload claimed, 4 KB sent (file)" 1 'record 0 \(big\): payload cut short \(4398046511104 bytes\)' \
+expect "a terabyte payload claimed, 4 KB sent (file)" 1 'record 0 \(big\): payload cut short: got 4096 of 4398046511104 bytes' \
 	small $BIN/qvl-dump "$TMP/tera.qvl"
 expect "a terabyte payload claimed, 4 KB sent (pipe)" 1 'record 0 \(big\): payload (cut short|too large)' \
 	bash -c "cat $TMP/tera.qvl | { ulimit -v 2000000; $BIN/qvl-vit; }"

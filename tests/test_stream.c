@@ -153,9 +153,9 @@ test_malformed(void)
 	expect_error("non-integer shape", buf, n, "shape");
 	const char *huge = "{\"name\":\"x\",\"dtype\":\"F32\",\"shape\":[1099511627776]}";
 	n = raw_record(buf, "QVL1", huge, (uint32_t)strlen(huge), 64);
-	expect_error("4 TiB claimed, 64 bytes sent", buf, n, "cut short");
+	expect_error("4 TiB claimed, 64 bytes sent", buf, n, "got 64 of 4398046511104 bytes");
 	n = raw_record(buf, "QVL1", good, (uint32_t)strlen(good), 5);
-	expect_error("payload cut short", buf, n, "payload cut short");
+	expect_error("payload cut short", buf, n, "payload cut short: got 5 of 8 bytes");
 	/* a good record followed by garbage: the error names record 1 */
 	n = raw_record(buf, "QVL1", good, (uint32_t)strlen(good), 8);
 	memcpy(buf + n, "xyz", 3);
