@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A number of bytes with an optional K/M/G/T suffix (powers of 1024); 0 on success. */
+/* A number of bytes with an optional K/M/G/T suffix (powers of 1024, also written KB or
+ * KiB); 0 on success. */
 static int
 parse_bytes(const char *s, uint64_t *out)
 {
@@ -16,6 +17,8 @@ parse_bytes(const char *s, uint64_t *out)
 	int shift = 0;
 
 	errno = 0;
+	if (!isdigit((unsigned char)*s))	/* strtoull takes "-5" as 2^64 - 5 */
+		return -1;
 	v = strtoull(s, &end, 10);
 	if (errno || end == s)
 		return -1;
@@ -26,6 +29,8 @@ parse_bytes(const char *s, uint64_t *out)
 	case 'T': shift = 40; end++; break;
 	default: break;
 	}
+	if (shift && *end == 'i')
+		end++;
 	if (*end == 'B' || *end == 'b')
 		end++;
 	if (*end != '\0' || (shift && v > (UINT64_MAX >> shift)))
@@ -115,7 +120,11 @@ qvl_mem_check(uint64_t bytes, const char *what, qvl_err *err)
 	uint64_t avail, lim;
 	char need_s[32], avail_s[32];
 
-	if (env != NULL && parse_bytes(env, &lim) == 0 && lim == 0)
+	/* a typo must not quietly turn off the limit the user meant to set */
+	if (env != NULL && *env != '\0' && parse_bytes(env, &lim) < 0)
+		return qvl_fail(err, "QVL_MEM_LIMIT: '%s' is not a number of bytes (K, M, G or T "
+		    "suffix)", env);
+	if (env != NULL && *env != '\0' && lim == 0)
 		return 0;
 	avail = qvl_mem_available();
 	if (avail == UINT64_MAX || bytes <= avail)

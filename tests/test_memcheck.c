@@ -32,7 +32,16 @@ main(int argc, char **argv)
 	setenv("QVL_MEM_LIMIT", "0", 1);
 	CHECK(qvl_mem_check(UINT64_MAX / 2, "anything", &err) == 0, "QVL_MEM_LIMIT=0 turns it off");
 	setenv("QVL_MEM_LIMIT", "lots", 1);
-	CHECK(qvl_mem_available() > (uint64_t)64 << 20, "a bad value is ignored");
+	CHECK(qvl_mem_available() > (uint64_t)64 << 20, "a bad value is no figure");
+	CHECK(qvl_mem_check(1, "a byte", &err) < 0 && strstr(err.msg, "QVL_MEM_LIMIT: 'lots'"),
+	    "and a check with it fails, naming it");
+	setenv("QVL_MEM_LIMIT", "-5", 1);
+	CHECK(qvl_mem_check(1, "a byte", &err) < 0, "a negative value is refused");
+	setenv("QVL_MEM_LIMIT", "1e3", 1);
+	CHECK(qvl_mem_check(1, "a byte", &err) < 0, "1e3 is refused");
+	setenv("QVL_MEM_LIMIT", "1GiB", 1);
+	CHECK(qvl_mem_check(1, "a byte", &err) == 0 && (qvl_mem_available() == (uint64_t)1 << 30 ||
+	    avail < (uint64_t)1 << 30), "1GiB is a gibibyte");
 	setenv("QVL_MEM_LIMIT", "99999999999T", 1);
 	CHECK(qvl_mem_available() > (uint64_t)64 << 20, "an overflowing value is ignored");
 	unsetenv("QVL_MEM_LIMIT");
