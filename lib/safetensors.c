@@ -130,7 +130,13 @@ parse_file(qvl_weights *w, const unsigned char *buf, size_t len, const char *nam
 		}
 		begin = json_integer_value(json_array_get(jo, 0));
 		end = json_integer_value(json_array_get(jo, 1));
-		if (begin < 0 || end < begin || (uint64_t)end > data_size) {
+		if (begin < 0 || end < begin) {
+			qvl_fail(err, "%s: tensor %s: data_offsets [%lld, %lld] are not an interval "
+			    "(begin after end, or negative)", name, key, (long long)begin,
+			    (long long)end);
+			goto fail;
+		}
+		if ((uint64_t)end > data_size) {
 			qvl_fail(err, "%s: tensor %s: data_offsets [%lld, %lld] outside the %zu data "
 			    "bytes (file truncated?)", name, key, (long long)begin, (long long)end,
 			    data_size);
