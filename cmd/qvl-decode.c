@@ -425,6 +425,13 @@ main(int argc, char **argv)
 		die_err(EXIT_BADINPUT, &err);
 	if (qvl_generation_load(md.dir, &md.gen, &err) < 0)
 		die_err(EXIT_BADINPUT, &err);
+	/* "eos_token_id": [] would stop nothing, and every answer would run to --max-tokens */
+	if (md.gen.n_eos == 0) {
+		md.gen.eos_ids[md.gen.n_eos++] = md.cfg.text.eos_token_id;
+		if (!o.ignore_eos && !o.prompt_ids)
+			warnx("%s/generation_config.json: eos_token_id is empty; stopping on "
+			    "config.json's eos_token_id %d", md.dir, md.cfg.text.eos_token_id);
+	}
 	if (!md.gen.found && !o.prompt_ids)
 		warnx("%s: no generation_config.json; stopping on the reference's ids 151645 "
 		    "<|im_end|> and 151643 <|endoftext|>", md.dir);

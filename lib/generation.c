@@ -29,9 +29,9 @@ add_eos(qvl_generation_config *g, json_t *v, qvl_err *err)
 	json_int_t id;
 
 	if (!json_is_integer(v) || (id = json_integer_value(v)) < 0 || id > INT32_MAX)
-		return qvl_fail(err, "generation_config.json: eos_token_id: not a token id");
+		return qvl_fail(err, "eos_token_id: not a token id");
 	if (g->n_eos == QVL_MAX_STOP_IDS)
-		return qvl_fail(err, "generation_config.json: more than %d eos_token_id values",
+		return qvl_fail(err, "more than %d eos_token_id values",
 		    QVL_MAX_STOP_IDS);
 	g->eos_ids[g->n_eos++] = (int32_t)id;
 	return 0;
@@ -47,9 +47,9 @@ qvl_generation_parse(const char *json_text, size_t len, qvl_generation_config *g
 
 	qvl_generation_defaults(g);
 	if ((root = json_loadb(json_text, len, 0, &je)) == NULL)
-		return qvl_fail(err, "generation_config.json: line %d: %s", je.line, je.text);
+		return qvl_fail(err, "line %d: %s", je.line, je.text);
 	if (!json_is_object(root)) {
-		qvl_fail(err, "generation_config.json: not a JSON object");
+		qvl_fail(err, "not a JSON object");
 		goto out;
 	}
 	if ((v = json_object_get(root, "eos_token_id")) != NULL) {
@@ -95,7 +95,8 @@ qvl_generation_load(const char *model_dir, qvl_generation_config *g, qvl_err *er
 	}
 	if ((text = qvl_read_file(path, &len, 1 << 20, err)) == NULL)
 		return -1;
-	rc = qvl_generation_parse(text, len, g, err);
+	if ((rc = qvl_generation_parse(text, len, g, err)) < 0)
+		qvl_err_prefix(err, "%s", path);
 	free(text);
 	return rc;
 }

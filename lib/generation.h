@@ -10,7 +10,7 @@
 
 typedef struct qvl_generation_config {
 	int32_t eos_ids[QVL_MAX_STOP_IDS]; /* generation stops on any of these */
-	int n_eos;
+	int n_eos;      /* 0 when the file lists none: the caller decides (qvl-decode) */
 	double temperature, top_p, repetition_penalty;
 	int top_k;
 	int do_sample;
@@ -24,7 +24,7 @@ void qvl_generation_defaults(qvl_generation_config *g);
 /* Reads DIR/generation_config.json; a missing file gives the defaults with found = 0 (not an
  * error); a file that does not parse, or a bad eos_token_id, is an error. */
 int qvl_generation_load(const char *model_dir, qvl_generation_config *g, qvl_err *err);
-/* Parses the JSON text of a generation_config.json. */
+/* Parses the JSON text of a generation_config.json (messages without the file's name). */
 int qvl_generation_parse(const char *json_text, size_t len, qvl_generation_config *g,
     qvl_err *err);
 

@@ -180,4 +180,17 @@ check_quiet "decode <pixel_values: exit 1, names vit and merge" 1 \
 check_quiet "decode vit_hidden: exit 1, names merge" 1 'record 0 is vit_hidden, not image_embeds: put qvl-merge before' \
 	$BIN/qvl-decode -p hi --max-tokens 2 "$TMP/vh"
 
+# --- generation_config.json: an empty eos list falls back, with a word; errors name the dir ---
+mkdir -p "$TMP/gm"
+for f in "$TINY"/*; do ln -sf "$f" "$TMP/gm/"; done
+rm "$TMP/gm/generation_config.json"
+echo '{"eos_token_id": []}' >"$TMP/gm/generation_config.json"
+check_grep "decode: empty eos_token_id falls back to config.json's" \
+	"gm/generation_config.json: eos_token_id is empty; stopping on config.json's eos_token_id 151645" \
+	$BIN/qvl-decode -m "$TMP/gm" -p hi --text-only --max-tokens 2
+echo '{"eos_token_id": "x"}' >"$TMP/gm/generation_config.json"
+check_grep "decode: generation_config.json errors name the directory" \
+	"^qvl-decode: $TMP/gm/generation_config.json: eos_token_id: not a token id" \
+	$BIN/qvl-decode -m "$TMP/gm" -p hi --text-only --max-tokens 2
+
 finish
