@@ -370,7 +370,15 @@ do_video(char **paths, int npaths)
 	if (opt.input_fps > 0) {
 		/* (b) every frame of a video at input_fps: sample as fetch_video does for a file */
 		const char *env = getenv("VIDEO_MAX_PIXELS");
-		double total = env ? strtod(env, NULL) : (double)QVL_VIDEO_TOTAL_PIXELS;
+		double total = (double)QVL_VIDEO_TOTAL_PIXELS;
+		char *end;
+
+		if (env != NULL) {
+			total = strtod(env, &end);
+			if (end == env || *end != '\0' || !(total >= 1 && total <= 1e15))
+				die(EXIT_USAGE, "VIDEO_MAX_PIXELS: '%s' is not a number of pixels from "
+				    "1 to 1e15", env);
+		}
 
 		if ((n = qvl_video_sample((int64_t)in.n, opt.input_fps, opt.fps, idx, &err)) < 0)
 			die_err(EXIT_BADINPUT, &err);
@@ -561,10 +569,15 @@ main(int argc, char **argv)
 		opt.pp.min_pixels = opt.min_pixels;
 	if (opt.max_pixels > 0)
 		opt.pp.max_pixels = opt.max_pixels;
-	if (opt.pp.min_pixels > opt.pp.max_pixels)
-		die(EXIT_USAGE, "min pixels %lld > max pixels %lld", (long long)opt.pp.min_pixels,
-		    (long long)opt.pp.max_pixels);
 	opt.factor = qvl_preproc_factor(&opt.pp);
+	if (opt.pp.min_pixels > opt.pp.max_pixels) {
+		/* in tokens too, since --max-tokens is how most people set the budget */
+		int64_t tok = (int64_t)opt.factor * opt.factor;
+		die(EXIT_USAGE, "max pixels %lld (%lld tokens) is under min pixels %lld (%lld "
+		    "tokens)%s", (long long)opt.pp.max_pixels, (long long)(opt.pp.max_pixels / tok),
+		    (long long)opt.pp.min_pixels, (long long)(opt.pp.min_pixels / tok),
+		    opt.min_pixels > 0 ? "" : ", the preprocessor's minimum");
+	}
 	if (opt.assume_w > 0 && !opt.info)
 		die(EXIT_USAGE, "--assume-size needs --info");
 	if (opt.input_fps > 0 && !opt.video)

@@ -19,7 +19,7 @@ qvl_tfile_open(const char *path, qvl_err *err)
 {
 	qvl_tfile *tf = calloc(1, sizeof *tf);
 	const char *name = path == NULL || strcmp(path, "-") == 0 ? "<stdin>" : path;
-	unsigned char magic[4];
+	unsigned char magic[9];
 	size_t got = 0;
 
 	if (tf == NULL) {
@@ -46,15 +46,29 @@ qvl_tfile_open(const char *path, qvl_err *err)
 	}
 	/* A file that does not begin "QVL1" is tried as safetensors; stdin is always a stream. */
 	if (tf->own_file) {
-		got = fread(magic, 1, 4, tf->f);
+		got = fread(magic, 1, sizeof magic, tf->f);
 		rewind(tf->f);
 	}
-	if (tf->own_file && got == 4 && !qvl_is_stream_magic(magic, 4)) {
+	if (tf->own_file && got >= 4 && !qvl_is_stream_magic(magic, 4)) {
 		fclose(tf->f);
 		tf->f = NULL;
 		tf->own_file = 0;
+		/* safetensors' JSON header follows its 8-byte length: without a '{' there the
+		 * safetensors reader's complaint (an absurd header length) is noise */
+		if (got < sizeof magic || magic[8] != '{') {
+			qvl_fail(err, "%s: neither a qvl stream nor safetensors", path);
+			free(tf);
+			return NULL;
+		}
 		if ((tf->weights = qvl_weights_open(path, err)) == NULL) {
-			qvl_err_prefix(err, "neither a qvl stream nor safetensors");
+			char detail[sizeof err->msg];
+			size_t plen = strlen(path);
+			const char *d = err->msg;
+
+			if (strncmp(d, path, plen) == 0 && strncmp(d + plen, ": ", 2) == 0)
+				d += plen + 2;
+			snprintf(detail, sizeof detail, "%s", d);
+			qvl_fail(err, "%s: neither a qvl stream nor safetensors (%s)", path, detail);
 			free(tf);
 			return NULL;
 		}

@@ -193,4 +193,14 @@ check_grep "decode: generation_config.json errors name the directory" \
 	"^qvl-decode: $TMP/gm/generation_config.json: eos_token_id: not a token id" \
 	$BIN/qvl-decode -m "$TMP/gm" -p hi --text-only --max-tokens 2
 
+# --- messages that say what the user gave -----------------------------------------------------
+check_grep "resize --max-tokens 1: in tokens, naming the minimum" \
+	'max pixels 784 \(1 tokens\) is under min pixels 3136 \(4 tokens\), the preprocessor.s minimum' \
+	$BIN/qvl-resize --max-tokens 1 "$IMG"
+check_fails "resize: VIDEO_MAX_PIXELS=abc refused" 2 \
+	env VIDEO_MAX_PIXELS=abc $BIN/qvl-resize --video --input-fps 2 -o /dev/null "$IMG" "$IMG"
+echo 'Picture 1: [{"bbox_2d":[1,2,30,40]}]' >"$TMP/ans.txt"
+check_grep "dump: a text file is neither, without a safetensors header length" \
+	"^qvl-dump: $TMP/ans.txt: neither a qvl stream nor safetensors$" $BIN/qvl-dump "$TMP/ans.txt"
+
 finish
