@@ -53,22 +53,17 @@ qvl_tfile_open(const char *path, qvl_err *err)
 		fclose(tf->f);
 		tf->f = NULL;
 		tf->own_file = 0;
-		/* safetensors' JSON header follows its 8-byte length: without a '{' there the
-		 * safetensors reader's complaint (an absurd header length) is noise */
-		if (got < sizeof magic || magic[8] != '{') {
+		/* safetensors' JSON header follows its 8-byte length: a file without a '{' there,
+		 * unless named so, is neither, and the safetensors reader's complaint about it
+		 * (an absurd header length) would be noise */
+		size_t plen = strlen(path);
+		int named = plen > 12 && strcmp(path + plen - 12, ".safetensors") == 0;
+		if (!named && (got < sizeof magic || magic[8] != '{')) {
 			qvl_fail(err, "%s: neither a qvl stream nor safetensors", path);
 			free(tf);
 			return NULL;
 		}
 		if ((tf->weights = qvl_weights_open(path, err)) == NULL) {
-			char detail[sizeof err->msg];
-			size_t plen = strlen(path);
-			const char *d = err->msg;
-
-			if (strncmp(d, path, plen) == 0 && strncmp(d + plen, ": ", 2) == 0)
-				d += plen + 2;
-			snprintf(detail, sizeof detail, "%s", d);
-			qvl_fail(err, "%s: neither a qvl stream nor safetensors (%s)", path, detail);
 			free(tf);
 			return NULL;
 		}

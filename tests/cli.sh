@@ -49,6 +49,11 @@ check_quiet "resize --png over RLIMIT_FSIZE: the real error" 1 'seen\.png: (png:
 	bash -c "ulimit -f 1; $BIN/qvl-resize --png $TMP/seen.png -o /dev/null $IMG"
 check "resize --png over RLIMIT_FSIZE: no partial file" \
 	bash -c "! ls $TMP/seen.png* 2>/dev/null"
+# a PNG small enough for the stdio buffer fails only when flushed: still the real error
+if command -v prlimit >/dev/null; then
+	check_quiet "resize --png, failing at the flush: the real error" 1 'small\.png: write error: File too large' \
+		prlimit --fsize=100 $BIN/qvl-resize --png "$TMP/small.png" -o /dev/null examples/video/f0.png
+fi
 # a planted symlink at the old predictable temporary name is not followed
 ln -s "$TMP/victim" "$TMP/p.png.tmp.$$"
 check "resize --png: ok" $BIN/qvl-resize --png "$TMP/p.png" -o /dev/null "$IMG"
