@@ -319,11 +319,8 @@ draw_boxes(struct pic *p, const qvl_box *boxes, const long *index, size_t n, con
 		qvl_draw_tag(&img, x0 + r, y0 - r, tag, scale, qvl_draw_color((int)(index[i] - 1)));
 	}
 	f = out_open(out);
-	if (qvl_image_write_png(f, &img, &err) < 0) {
-		out_abort(f);
-		qvl_err_prefix(&err, "%s", out);
-		die_err(EXIT_BADINPUT, &err);
-	}
+	if (qvl_image_write_png(f, &img, &err) < 0)
+		out_fail(f, &err);
 	out_commit(f);
 }
 
@@ -346,11 +343,8 @@ crop_box(struct pic *p, const qvl_box *b, long index, const char *dir)
 	if (qvl_image_crop(&p->img, x0, y0, x1, y1, &cut, &err) < 0)
 		die_err(EXIT_BADINPUT, &err);
 	f = out_open(path);
-	if (qvl_image_write_png(f, &cut, &err) < 0) {
-		out_abort(f);
-		qvl_err_prefix(&err, "%s", path);
-		die_err(EXIT_BADINPUT, &err);
-	}
+	if (qvl_image_write_png(f, &cut, &err) < 0)
+		out_fail(f, &err);
 	out_commit(f);
 	qvl_image_free(&cut);
 }
@@ -433,9 +427,15 @@ main(int argc, char **argv)
 			o.tsv = strcmp(optarg, "tsv") == 0;
 			break;
 		case 'D':
+			/* standard output has the boxes already (qvl(7): '-' as an output) */
+			if (strcmp(optarg, "-") == 0)
+				die(EXIT_USAGE, "--draw: '-' is standard output, which has the boxes; "
+				    "name a file");
 			o.draw = optarg;
 			break;
 		case 'C':
+			if (strcmp(optarg, "-") == 0)
+				die(EXIT_USAGE, "--crop: want a directory, not '-'");
 			o.crop = optarg;
 			break;
 		case 'h':

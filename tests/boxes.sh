@@ -123,6 +123,15 @@ check_fails meta-source-missing 1 bash -c "sed 's|img_main_main|nope|' '$TMP/m4.
 check_fails image-differs 1 "$B" --image "$G/two_images_right.png" "$D/decode_one.jsonl"
 check_fails image-missing 1 "$B" --image "$TMP/nope.png" "$D/decode_one.jsonl"
 check_grep orig-size-quoted "got '0x100'" "$B" --orig-size 0x100 "$D/tags.txt"
+# '-' is no file for --draw (standard output has the boxes) nor --crop; a fifo whose reader
+# is gone ends quietly, as every closed pipe does
+check_fails draw-dash 2 "$B" --draw - --orig-size 10x10 "$D/tags.txt"
+check_fails crop-dash 2 "$B" --crop - --orig-size 10x10 "$D/tags.txt"
+mkfifo "$TMP/drawfifo"
+(exec 3<"$TMP/drawfifo"; exec 3<&-) &
+check draw-fifo-closed "$B" --image "$PWD/examples/docs/receipt.jpg" --draw "$TMP/drawfifo" \
+	--orig-size 384x760 "$D/tags.txt"
+wait
 # a box on an image without a file says which image and what the file was for
 check_grep crop-no-file "image 1: no file to crop from: give --image" "$B" --orig-size 200x100 \
 	--crop "$TMP/crops" "$D/tags.txt"
