@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -616,6 +617,23 @@ out:
 	return rc;
 }
 
+/* A new file to write, never one that is there already: a symlink planted at the
+ * temporary name is removed, not followed. */
+static FILE *
+fopen_new(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	FILE *f;
+
+	if (fd < 0 && errno == EEXIST && unlink(path) == 0)
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return NULL;
+	if ((f = fdopen(fd, "wb")) == NULL)
+		close(fd);
+	return f;
+}
+
 static int
 copy_file(const char *from, const char *to, qvl_err *err)
 {
@@ -627,7 +645,7 @@ copy_file(const char *from, const char *to, qvl_err *err)
 	if ((in = fopen(from, "rb")) == NULL)
 		return qvl_fail_errno(err, "%s", from);
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid());
-	if ((out = fopen(tmp, "wb")) == NULL) {
+	if ((out = fopen_new(tmp)) == NULL) {
 		qvl_fail_errno(err, "%s", to);
 		fclose(in);
 		return -1;
@@ -739,7 +757,7 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 	}
 	snprintf(path, sizeof path, "%s/model.safetensors", dst);
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	if ((f = fopen(tmp, "wb")) == NULL) {
+	if ((f = fopen_new(tmp)) == NULL) {
 		qvl_fail_errno(err, "%s", path);
 		goto out;
 	}
