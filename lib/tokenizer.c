@@ -2,8 +2,7 @@
  * decoding (lossy UTF-8, whole and streamed) over the tables tokenizer_load.c builds. */
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
-
+#include "nfc.h"
 #include "pretok.h"
 #include "tokenizer_impl.h"
 
@@ -112,83 +111,20 @@ encode_piece(encoder *E, const unsigned char *s, size_t n)
 	return push_ids(E, E->syms, m);
 }
 
-/* A character that NFC leaves alone whatever surrounds it: no canonical decomposition,
- * combining class 0, and never the second character of a composition.  Below U+0300 every
- * character is one. */
-static int
-nfc_inert(uint32_t cp)
-{
-	const utf8proc_property_t *p;
-
-	if (cp < 0x300)
-		return 1;
-	if ((cp >= 0x1100 && cp <= 0x11ff) || (cp >= 0xac00 && cp <= 0xd7a3))
-		return cp < 0x1160 || cp >= 0xac00; /* V and T jamo compose */
-	p = utf8proc_get_property((utf8proc_int32_t)cp);
-	if (p->combining_class != 0)
-		return 0;
-	if (p->decomp_seqindex != UINT16_MAX && p->decomp_type == 0)
-		return 0;
-	return p->comb_index == UINT16_MAX || (p->comb_index & 0x8000) == 0;
-}
-
-int
-qvl_tokenizer_nfc_inert(uint32_t cp)
-{
-	return nfc_inert(cp);
-}
-
-/* Whether NFC may change s (conservative: 1 means "run the normalizer"). */
-static int
-needs_nfc(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	uint32_t cp;
-
-	while (i < n) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (s[i] < 0xcc) { /* U+0080-U+02FF */
-			i += 2;
-			continue;
-		}
-		if (s[i] < 0xe0) {
-			cp = (uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f);
-			i += 2;
-		} else if (s[i] < 0xf0) {
-			cp = (uint32_t)(s[i] & 0x0f) << 12 | (uint32_t)(s[i + 1] & 0x3f) << 6 |
-			    (s[i + 2] & 0x3f);
-			i += 3;
-		} else {
-			cp = (uint32_t)(s[i] & 0x07) << 18 | (uint32_t)(s[i + 1] & 0x3f) << 12 |
-			    (uint32_t)(s[i + 2] & 0x3f) << 6 | (s[i + 3] & 0x3f);
-			i += 4;
-		}
-		if (!nfc_inert(cp))
-			return 1;
-	}
-	return 0;
-}
-
 /* NFC, then split and BPE, of text between added tokens. */
 static int
 encode_segment(encoder *E, const unsigned char *s, size_t n)
 {
-	utf8proc_uint8_t *norm = NULL;
-	utf8proc_ssize_t r;
+	unsigned char *norm = NULL;
 	size_t pos, end;
 	int rc = 0;
 
 	if (n == 0)
 		return 0;
-	if (E->tok->nfc && needs_nfc(s, n)) {
-		r = utf8proc_map(s, (utf8proc_ssize_t)n, &norm, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-		if (r < 0)
-			return qvl_fail(E->err, "NFC: %s", utf8proc_errmsg(r));
+	if (E->tok->nfc && qvl_nfc_needed(s, n)) {
+		if (qvl_nfc(s, n, &norm, &n, E->err) < 0)
+			return -1;
 		s = norm;
-		n = (size_t)r;
 	}
 	for (pos = 0; pos < n && rc == 0; pos = end) {
 		end = qvl_pretok_piece(s, n, pos);

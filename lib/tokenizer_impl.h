@@ -62,7 +62,4 @@ int qvl_char_byte(uint32_t cp);
  * a character outside the alphabet stands for its own bytes.  Returns the length. */
 size_t qvl_tok_byte_level_decode(const unsigned char *s, size_t n, unsigned char *out);
 
-/* Whether NFC leaves cp alone in any context (the normalizer's fast path; for the tests). */
-int qvl_tokenizer_nfc_inert(uint32_t cp);
-
 #endif

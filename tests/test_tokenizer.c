@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
+#include "../lib/nfc.h"
 #include "../lib/pretok.h"
 #include "../lib/tokenizer.h"
 #include "../lib/tokenizer_impl.h"
@@ -291,19 +292,19 @@ test_detok_small(const qvl_tokenizer *tok)
 static int
 nfc_keeps(uint32_t cp)
 {
-	utf8proc_uint8_t in[8], *out = NULL;
-	utf8proc_ssize_t n = utf8proc_encode_char((utf8proc_int32_t)cp, in), m;
+	unsigned char in[8], *out = NULL;
+	size_t n = (size_t)utf8proc_encode_char((utf8proc_int32_t)cp, in), m;
 	int same;
 
-	m = utf8proc_map(in, n, &out, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-	same = m == n && memcmp(in, out, (size_t)n) == 0;
+	same = qvl_nfc(in, n, &out, &m, NULL) == 0 && m == n && memcmp(in, out, n) == 0;
 	free(out);
 	return same;
 }
 
 /* nfc_inert(c) must imply that NFC never touches c: it has no canonical decomposition and is
  * not a non-first character of the canonical decomposition of a primary composite (so it
- * never composes as a second character). */
+ * never composes as a second character); the composites the reference does not know (newer
+ * than Unicode 9.0) aside. */
 static void
 test_nfc_inert(void)
 {
@@ -322,23 +323,74 @@ test_nfc_inert(void)
 		    &boundclass);
 		if (n < 1)
 			continue;
-		if ((n != 1 || dec[0] != (utf8proc_int32_t)cp) && qvl_tokenizer_nfc_inert(cp) &&
+		if ((n != 1 || dec[0] != (utf8proc_int32_t)cp) && qvl_nfc_inert(cp) &&
 		    !nfc_keeps(cp)) {
 			if (++bad < 5)
 				printf("U+%04X changes under NFC but is called inert\n", cp);
 		}
+		if (utf8proc_get_property((utf8proc_int32_t)cp)->combining_class != 0 &&
+		    qvl_nfc_inert(cp) && !qvl_nfc_newer_than_9(cp))
+			if (++bad < 5)
+				printf("U+%04X has a class but is called inert\n", cp);
 		/* Composition exclusions never recompose, so their parts may be inert. */
-		if (utf8proc_get_property((utf8proc_int32_t)cp)->comp_exclusion)
+		if (utf8proc_get_property((utf8proc_int32_t)cp)->comp_exclusion ||
+		    qvl_nfc_newer_than_9(cp))
 			continue;
 		for (i = 1; i < n; i++)
 			second[dec[i] >> 3] |= (unsigned char)(1 << (dec[i] & 7));
 	}
 	for (cp = 0; cp < 0x110000; cp++)
-		if ((second[cp >> 3] >> (cp & 7) & 1) && qvl_tokenizer_nfc_inert(cp))
+		if ((second[cp >> 3] >> (cp & 7) & 1) && qvl_nfc_inert(cp))
 			if (++bad < 10)
 				printf("U+%04X composes as a second character but is called inert\n",
 				    cp);
 	CHECK(bad == 0, "NFC fast path sound for all code points (%d wrong)", bad);
+}
+
+/* Where the reference's Unicode 9.0 and utf8proc's data agree (no character newer than 9.0),
+ * qvl_nfc must give what utf8proc's NFC gives: random texts of marks, starters that compose,
+ * Hangul and characters that decompose, some with runs of marks long enough for the counting
+ * sort.  U+11A7 is left out: utf8proc composes LV + U+11A7 into LV, dropping it, where the
+ * reference and UAX #15 keep it (T jamo start at U+11A8). */
+static void
+test_nfc_utf8proc(void)
+{
+	static const uint32_t base[] = { 'a', 'e', 'A', 0x3b1, 0x1100, 0x1161, 0x11a8, 0xac00,
+	    0x0b47, 0x0dd9, 0x1025, 0x0f71 };
+	uint32_t *alpha, cp, x = 12345;
+	unsigned char text[64 * 4], *got;
+	utf8proc_uint8_t *want;
+	utf8proc_ssize_t wn;
+	size_t nalpha = 0, len, gn, i, k;
+	int t, bad = 0;
+
+	alpha = malloc(0x110000 / 4 * sizeof(*alpha));
+	for (i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		alpha[nalpha++] = base[i];
+	for (cp = 0xc0; cp < 0x30000; cp++)
+		if (!qvl_nfc_inert(cp) && !qvl_nfc_newer_than_9(cp) && (cp < 0xac00 || cp > 0xd7a3)
+		    && (cp < 0xd800 || cp > 0xdfff) && cp != 0x11a7)
+			alpha[nalpha++] = cp;
+	for (t = 0; t < 30000; t++) {
+		len = 0;
+		k = t % 10 == 0 ? 20 + (size_t)(t / 10 % 40) : 1 + (size_t)(t % 9);
+		for (i = 0; i < k; i++) {
+			x = x * 1103515245 + 12345;
+			cp = (x >> 8) % 4 == 0 ? base[(x >> 12) % (sizeof(base) / sizeof(base[0]))] :
+			    alpha[(x >> 10) % nalpha];
+			len += (size_t)utf8proc_encode_char((utf8proc_int32_t)cp, text + len);
+		}
+		wn = utf8proc_map(text, (utf8proc_ssize_t)len, &want, UTF8PROC_STABLE |
+		    UTF8PROC_COMPOSE);
+		if (qvl_nfc(text, len, &got, &gn, NULL) < 0 || wn < 0 || gn != (size_t)wn ||
+		    memcmp(got, want, gn) != 0)
+			if (++bad < 5)
+				printf("NFC differs from utf8proc's on %.*s\n", (int)len, text);
+		free(want);
+		free(got);
+	}
+	free(alpha);
+	CHECK(bad == 0, "NFC agrees with utf8proc's below Unicode 10 (%d of 30000 differ)", bad);
 }
 
 /* A cut-short or damaged tokenizer.json fails with a message, never a crash. */
@@ -403,6 +455,7 @@ main(int argc, char **argv)
 	test_cases(tok);
 	test_detok_small(tok);
 	test_nfc_inert();
+	test_nfc_utf8proc();
 	test_bad_files();
 	/* the six grounding markers, and no other id, survive qvl-decode's special-token filter */
 	int grounding = 0;
