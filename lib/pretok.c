@@ -37,6 +37,49 @@ is_white_space(uint32_t cp)
 	}
 }
 
+/* Letters and numbers of Unicode 16.0 that Unicode 15 (utf8proc 2.8) leaves unassigned: the
+ * reference's Oniguruma has Unicode 16.0 data.  From ICU's general categories in Node.js 20
+ * (\p{L} and \p{N}, Unicode 17.0, the same as 16.0's here), checked against the reference
+ * code point by code point.  Asked only where utf8proc says unassigned, so a newer utf8proc
+ * changes nothing. */
+static const struct {
+	uint32_t first, last;
+	int cls;
+} unicode16[] = {
+	{ 0x1c89, 0x1c8a, QVL_PRETOK_L }, { 0xa7cb, 0xa7cd, QVL_PRETOK_L },
+	{ 0xa7da, 0xa7dc, QVL_PRETOK_L }, { 0x105c0, 0x105f3, QVL_PRETOK_L },
+	{ 0x10d40, 0x10d49, QVL_PRETOK_N }, { 0x10d4a, 0x10d65, QVL_PRETOK_L },
+	{ 0x10d6f, 0x10d85, QVL_PRETOK_L }, { 0x10ec2, 0x10ec4, QVL_PRETOK_L },
+	{ 0x11380, 0x11389, QVL_PRETOK_L }, { 0x1138b, 0x1138b, QVL_PRETOK_L },
+	{ 0x1138e, 0x1138e, QVL_PRETOK_L }, { 0x11390, 0x113b5, QVL_PRETOK_L },
+	{ 0x113b7, 0x113b7, QVL_PRETOK_L }, { 0x113d1, 0x113d1, QVL_PRETOK_L },
+	{ 0x113d3, 0x113d3, QVL_PRETOK_L }, { 0x116d0, 0x116e3, QVL_PRETOK_N },
+	{ 0x11bc0, 0x11be0, QVL_PRETOK_L }, { 0x11bf0, 0x11bf9, QVL_PRETOK_N },
+	{ 0x13460, 0x143fa, QVL_PRETOK_L }, { 0x16100, 0x1611d, QVL_PRETOK_L },
+	{ 0x16130, 0x16139, QVL_PRETOK_N }, { 0x16d40, 0x16d6c, QVL_PRETOK_L },
+	{ 0x16d70, 0x16d79, QVL_PRETOK_N }, { 0x18cff, 0x18cff, QVL_PRETOK_L },
+	{ 0x1ccf0, 0x1ccf9, QVL_PRETOK_N }, { 0x1e5d0, 0x1e5ed, QVL_PRETOK_L },
+	{ 0x1e5f0, 0x1e5f0, QVL_PRETOK_L }, { 0x1e5f1, 0x1e5fa, QVL_PRETOK_N },
+	{ 0x2ebf0, 0x2ee5d, QVL_PRETOK_L },
+};
+
+static int
+unicode16_class(uint32_t cp)
+{
+	size_t lo = 0, hi = sizeof(unicode16) / sizeof(unicode16[0]), mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (cp < unicode16[mid].first)
+			hi = mid;
+		else if (cp > unicode16[mid].last)
+			lo = mid + 1;
+		else
+			return unicode16[mid].cls;
+	}
+	return 0;
+}
+
 int
 qvl_pretok_class(uint32_t cp)
 {
@@ -50,6 +93,8 @@ qvl_pretok_class(uint32_t cp)
 		return QVL_PRETOK_L;
 	case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
 		return QVL_PRETOK_N;
+	case UTF8PROC_CATEGORY_CN:
+		return unicode16_class(cp);
 	default:
 		return 0;
 	}
