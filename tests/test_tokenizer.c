@@ -4,6 +4,7 @@
  * both BPE paths must agree, and NFC's fast path must be sound for every code point. */
 #include <jansson.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <utf8proc.h>
 
@@ -189,6 +190,9 @@ test_goldens(const qvl_tokenizer *tok)
 
 	n = each_line(TEST_DATA "/tokenizer/golden.jsonl", encode_one, tok, &bad);
 	CHECK(n == 3057 && bad == 0, "encode goldens: %d of %d differ", bad, n);
+	bad = 0;
+	n = each_line(TEST_DATA "/tokenizer/unicode_golden.jsonl", encode_one, tok, &bad);
+	CHECK(n == 361 && bad == 0, "Unicode-version goldens: %d of %d differ", bad, n);
 	bad = 0;
 	n = each_line(TEST_DATA "/tokenizer/decode_golden.jsonl", decode_one, tok, &bad);
 	CHECK(n == 1989 && bad == 0, "decode goldens (whole and streamed): %d of %d differ", bad,
@@ -393,6 +397,46 @@ test_nfc_utf8proc(void)
 	CHECK(bad == 0, "NFC agrees with utf8proc's below Unicode 10 (%d of 30000 differ)", bad);
 }
 
+/* The tables of characters newer than the reference's data cover utf8proc's Unicode version
+ * only up to 17.0 (NFC) and 16.0 (letters): newer data would make new marks reorder and new
+ * letters split as the reference does not, so an upgrade must come with longer tables. */
+static void
+test_unicode_version(void)
+{
+	int major = atoi(utf8proc_unicode_version());
+
+	CHECK(major >= 15 && major <= 16, "utf8proc's Unicode %s is one the tables cover",
+	    utf8proc_unicode_version());
+}
+
+/* NFC must take time linear in a run of marks (utf8proc's ordering took 39 s for 160 kB). */
+static void
+test_nfc_time(const qvl_tokenizer *tok)
+{
+	static const char *const units[] = { "\xcc\xa3\xcc\x81", "\xe0\xbd\xb3" };
+	struct timespec t0, t1;
+	qvl_ids ids = { 0 };
+	size_t n = 160000, i, k;
+	char *text = malloc(n + 1);
+	double s;
+	int u;
+
+	for (u = 0; u < 2; u++) {
+		k = strlen(units[u]);
+		text[0] = 'e';
+		for (i = 1; i + k <= n; i += k)
+			memcpy(text + i, units[u], k);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		ids.n = 0;
+		CHECK(qvl_tokenizer_encode(tok, text, i, &ids, NULL) == 0, "encode marks");
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+		CHECK(s < 3, "160 kB of marks (%d): %.2f s", u, s);
+	}
+	qvl_ids_free(&ids);
+	free(text);
+}
+
 /* A cut-short or damaged tokenizer.json fails with a message, never a crash. */
 static void
 test_bad_files(void)
@@ -456,6 +500,8 @@ main(int argc, char **argv)
 	test_detok_small(tok);
 	test_nfc_inert();
 	test_nfc_utf8proc();
+	test_nfc_time(tok);
+	test_unicode_version();
 	test_bad_files();
 	/* the six grounding markers, and no other id, survive qvl-decode's special-token filter */
 	int grounding = 0;
