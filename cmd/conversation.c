@@ -145,8 +145,9 @@ conv_start(const struct model *md, const struct opts *o, struct conv *c, const c
 		return 1;
 	}
 	if (L + 1 > tc->max_position_embeddings)
-		die(EXIT_BADINPUT, "the prompt has %lld tokens; the model's context is %d",
-		    (long long)L, tc->max_position_embeddings);
+		die(EXIT_BADINPUT, "the prompt has %lld tokens; the model's context is %d, "
+		    "with room for at least one answer token", (long long)L,
+		    tc->max_position_embeddings);
 
 	/* positions */
 	int64_t *pos = malloc((size_t)(3 * L) * sizeof *pos);

@@ -65,14 +65,23 @@ read_prompt_file(const char *path)
 	return buf;
 }
 
-/* Dies unless text is valid UTF-8, naming where it came from and the offset in it. */
+/* Dies unless text is valid UTF-8 without the tokens that stand for image and video
+ * embeddings, naming where it came from and the offset in it.  (A pad token in the text
+ * would be counted as one of an image's and fail far from its cause.) */
 static void
-check_utf8(const char *source, const char *text)
+check_prompt_text(const char *source, const char *text)
 {
+	static const char *const pads[] = { "<|image_pad|>", "<|video_pad|>" };
 	size_t len = strlen(text), bad = qvl_utf8_check((const unsigned char *)text, len);
+	const char *at;
 
 	if (bad != len)
 		die(EXIT_BADINPUT, "%s: invalid UTF-8 at byte offset %zu", source, bad);
+	for (size_t i = 0; i < sizeof pads / sizeof pads[0]; i++)
+		if ((at = strstr(text, pads[i])) != NULL)
+			die(EXIT_BADINPUT, "%s: %s at byte offset %zu is reserved for the embeddings "
+			    "of the stream; write <image> or <video> to place one", source, pads[i],
+			    (size_t)(at - text));
 }
 
 /* The programs between a record of an earlier stage and qvl-decode, or NULL. */
@@ -190,8 +199,9 @@ build_parts(const char *prompt, struct visual **vis, int nvis, int64_t merge, in
 	if (parts == NULL || texts == NULL)
 		die(EXIT_BADINPUT, "out of memory");
 	if (markers && markers != nvis)
-		die(EXIT_BADINPUT, "the prompt has %d <image> marker%s for %d image%s", markers,
-		    markers == 1 ? "" : "s", nvis, nvis == 1 ? "" : "s");
+		die(EXIT_BADINPUT, "the prompt has %d <image>/<video> marker%s for %d image "
+		    "or video record%s", markers, markers == 1 ? "" : "s", nvis,
+		    nvis == 1 ? "" : "s");
 #define VISUAL_PART(vp) do { \
 	parts[n].kind = (vp)->video ? QVL_CHAT_VIDEO : QVL_CHAT_IMAGE; \
 	parts[n].pads = (long)((vp)->grid[0] * (vp)->grid[1] * (vp)->grid[2] / (merge * merge)); \
@@ -374,6 +384,9 @@ main(int argc, char **argv)
 			break;
 		case O_MAXREP:
 			o.max_repeat = cmd_parse_long("--max-repeat", optarg, 0, 1L << 20);
+			/* one copy of a cycle is any text at all */
+			if (o.max_repeat == 1)
+				die(EXIT_USAGE, "--max-repeat: want 0 (off) or at least 2 copies");
 			break;
 		case O_IGNEOS:
 			o.ignore_eos = 1;
@@ -415,9 +428,9 @@ main(int argc, char **argv)
 		die(EXIT_BADINPUT, "out of memory");
 	/* checked here, where the offset is the user's: the tokenizer would count it in the
 	 * rendered chat template, after the system prompt and the role markers */
-	check_utf8(o.prompt_file ? in_name(o.prompt_file) : "-p", prompt);
+	check_prompt_text(o.prompt_file ? in_name(o.prompt_file) : "-p", prompt);
 	if (o.system)
-		check_utf8("--system", o.system);
+		check_prompt_text("--system", o.system);
 
 	if (qvl_config_load(md.dir, &md.cfg, &err) < 0)
 		die_err(EXIT_BADINPUT, &err);

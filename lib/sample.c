@@ -147,9 +147,15 @@ qvl_sample(qvl_sampler *s, float *logits, const int32_t *history, size_t nhistor
 	qvl_repetition_penalty(logits, vocab, history, nhistory, s->p.repetition_penalty, s->seen);
 	if (s->p.temperature == 0)
 		return qvl_argmax(logits, vocab);
-	float inv_t = (float)s->p.temperature;
+	/* Divided as the reference divides; a temperature so small that the largest logit
+	 * overflows float is the limit of T -> 0, the argmax (the reference's softmax would
+	 * give NaN). */
+	int best = qvl_argmax(logits, vocab);
+	float t = (float)s->p.temperature;
+	if (isinf(logits[best] / t))
+		return best;
 	for (int i = 0; i < vocab; i++)
-		logits[i] /= inv_t;
+		logits[i] /= t;
 
 	/* Candidates in descending order of logit (ties by id, for a stable result). */
 	struct cand *c = s->cand;
@@ -197,15 +203,16 @@ qvl_sample(qvl_sampler *s, float *logits, const int32_t *history, size_t nhistor
 int
 qvl_repeat_check(const int32_t *ids, size_t n, int max_repeat)
 {
-	if (max_repeat <= 0)
+	if (max_repeat < 2)
 		return 0;
 	for (size_t p = 1; p <= QVL_REPEAT_MAX_PERIOD; p++) {
 		size_t reps = (size_t)max_repeat;
 		size_t span = reps * p;
 		if (span < QVL_REPEAT_MIN_SPAN)
 			span = (QVL_REPEAT_MIN_SPAN + p - 1) / p * p;
+		/* not monotonic in p (rounded up to whole cycles): every p gets its check */
 		if (span > n)
-			break;
+			continue;
 		size_t i;
 		for (i = n - span + p; i < n; i++)
 			if (ids[i] != ids[i - p])

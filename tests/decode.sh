@@ -128,7 +128,10 @@ check_grep "repetition guard" 'repeats a cycle.*--dpi 300:72' $D -p 'Describe th
 check_fails "no prompt" 2 $D --text-only
 check_fails "two prompts" 2 $D -p a -f /dev/null --text-only
 check_fails "bad temperature" 2 $D -p a --temperature -1 --text-only
-check_grep "marker count" 'prompt has 1 <image> marker for 2 images' $D -p '<image> hi' $TMP/two_images.qvl
+check_grep "pad token in the prompt" '-p: <|image_pad|> at byte offset 3 is reserved' \
+	$D --text-only -p 'hi <|image_pad|>'
+check_fails "max-repeat 1" 2 $D --text-only -p hi --max-repeat 1
+check_grep "marker count" 'prompt has 1 <image>/<video> marker for 2 image or video records' $D -p '<image> hi' $TMP/two_images.qvl
 check_fails "marker count exit" 1 $D -p '<image> hi' $TMP/two_images.qvl
 check_grep "embeds width" 'width 64 is not the model.s hidden size 48' $D -m $UNTIED -p hi $TMP/img_main.qvl
 check_fails "garbage stream" 1 $D -p hi /dev/urandom

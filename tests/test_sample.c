@@ -98,6 +98,19 @@ main(int argc, char **argv)
 	qvl_sampler_free(&s);
 	CHECK(seen2 == 3, "top_p 0.6 over {.5,.3,.2} draws from the first two only (%d)", seen2);
 
+	/* a temperature that overflows the largest logit is the argmax, not NaN */
+	p.temperature = 1e-40;
+	p.top_p = 1;
+	p.top_k = 0;
+	CHECK(qvl_sampler_init(&s, &p, 3, &err) == 0, "sampler at 1e-40");
+	{
+		float z[3] = {30, 31, -5};
+		CHECK(qvl_sample(&s, z, NULL, 0) == 1, "temperature 1e-40 takes the argmax");
+		float zn[3] = {-30, -31, -5};
+		CHECK(qvl_sample(&s, zn, NULL, 0) == 2, "negative logits at 1e-40 too");
+	}
+	qvl_sampler_free(&s);
+
 	p.temperature = -1;
 	CHECK(qvl_sampler_init(&s, &p, 3, &err) < 0, "negative temperature rejected");
 
@@ -119,6 +132,15 @@ main(int argc, char **argv)
 	for (int i = 160; i < 200; i++)
 		ids[i] = 5;
 	CHECK(qvl_repeat_check(ids, 200, 16) == 1, "40 equal ids trip the guard");
+	/* one copy of anything is no repetition; 8 copies of a 4-id cycle in 32 ids are 2 or
+	 * more copies although a period of 3 needs 33 ids (the search goes past it) */
+	for (int i = 0; i < 200; i++)
+		ids[i] = i;
+	CHECK(qvl_repeat_check(ids, 200, 1) == 0, "max_repeat 1 finds nothing");
+	for (int i = 168; i < 200; i++)
+		ids[i] = 2000 + (i % 4);
+	CHECK(qvl_repeat_check(ids, 200, 2) == 4, "8 copies of 4 ids at 32 ids (%d)",
+	    qvl_repeat_check(ids, 200, 2));
 
 	/* generation_config.json */
 	qvl_generation_config gc;
