@@ -155,25 +155,24 @@ static void
 write_npy(const char *name, const qvl_tensor *t)
 {
 	static struct list written; /* names used so far, for NAME.1.npy on repeats */
-	char path[PATH_MAX], safe[256];
+	char path[PATH_MAX], safe[256], stem[300];
+	qvl_tensor empty = {0};
 	qvl_err err;
 	size_t i;
-	int repeat = 0;
 	struct held *h;
 
 	for (i = 0; name[i] && i < sizeof safe - 1; i++)
 		safe[i] = name[i] == '/' ? '_' : name[i];
 	safe[i] = '\0';
+	/* A repeat is NAME.1, NAME.2, ...: the first such stem no record has taken, since a
+	 * record may be called x.1 itself (or a_b, which a/b also becomes). */
+	snprintf(stem, sizeof stem, "%s", safe);
 	if ((h = list_find(&written, safe)) != NULL)
-		repeat = ++h->seen;
-	else {
-		qvl_tensor empty = {0};
-		list_add(&written, safe, &empty);
-	}
-	if (repeat)
-		snprintf(path, sizeof path, "%s/%s.%d.npy", opt.npy_dir, safe, repeat);
-	else
-		snprintf(path, sizeof path, "%s/%s.npy", opt.npy_dir, safe);
+		do
+			snprintf(stem, sizeof stem, "%s.%d", safe, ++h->seen);
+		while (list_find(&written, stem) != NULL);
+	list_add(&written, stem, &empty);
+	snprintf(path, sizeof path, "%s/%s.npy", opt.npy_dir, stem);
 	FILE *f = out_open(path);
 	if (qvl_write_npy(f, t, &err) < 0) {
 		out_abort(f);

@@ -195,7 +195,9 @@ qvl_tensor_diff(const qvl_tensor *a, const qvl_tensor *ref, qvl_diff *d)
 			d->max_abs = diff;
 			d->where = i;
 		}
-		if (!isnan(r) && fabs(r) > d->ref_absmax)
+		/* an infinity in the reference would make every tolerance relative to it
+		 * infinite: it must be matched exactly (above), and scales nothing */
+		if (isfinite(r) && fabs(r) > d->ref_absmax)
 			d->ref_absmax = fabs(r);
 	}
 }

@@ -30,9 +30,9 @@ void qvl_tensor_stats(const qvl_tensor *t, qvl_stats *st);
 /* Element i of a numeric tensor as double. */
 double qvl_tensor_get(const qvl_tensor *t, size_t i);
 
-/* Compares two tensors of the same number of elements: max |a - b|, max |ref| and the
- * index of the largest difference.  NaN anywhere counts as an infinite difference unless
- * both are NaN. */
+/* Compares two tensors of the same number of elements: max |a - b|, max |ref| over the
+ * finite values of ref, and the index of the largest difference.  NaN anywhere counts as
+ * an infinite difference unless both are NaN; an infinity, unless both are the same one. */
 typedef struct qvl_diff {
 	double max_abs, ref_absmax;
 	size_t where;

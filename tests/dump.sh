@@ -48,6 +48,32 @@ PY
 	head -c 100 "$TMP/same.qvl" > "$TMP/cut.qvl"
 	check_grep "stream cut mid-record" "record 0.*cut short" "$BIN/qvl-dump" "$TMP/cut.qvl"
 	check_fails "stream cut mid-record exits 1" 1 "$BIN/qvl-dump" "$TMP/cut.qvl"
+
+	# records x.1, x, x, inf: a repeat's .npy never takes a name another record has, and an
+	# infinity in the reference matches only itself
+	/usr/bin/python3 - "$TMP" <<'PY'
+import json, struct, sys
+import numpy as np
+tmp = sys.argv[1]
+def record(f, name, a):
+    head = json.dumps({"name": name, "dtype": "F32", "shape": list(a.shape), "meta": {}}).encode()
+    head += b" " * (-len(head) % 8)
+    f.write(b"QVL1" + struct.pack("<I", len(head)) + head + a.tobytes())
+with open(tmp + "/names.qvl", "wb") as f:
+    for name, v in (("x.1", 1), ("x", 2), ("x", 3)):
+        record(f, name, np.array([v], np.float32))
+for name, v in (("inf_ref", [np.inf, 1, 2, 3]), ("inf_got", [5, 1, 2, 3])):
+    with open(tmp + "/" + name + ".qvl", "wb") as f:
+        record(f, "t", np.array(v, np.float32))
+PY
+	check "npy of repeated names" "$BIN/qvl-dump" --npy "$TMP/names" "$TMP/names.qvl"
+	check "no .npy overwritten" /usr/bin/python3 -c "
+import numpy as np
+d = '$TMP/names/'
+assert [np.load(d + n + '.npy')[0] for n in ('x.1', 'x', 'x.2')] == [1, 2, 3]"
+	check_fails "an infinity in the reference is matched exactly" 1 "$BIN/qvl-dump" \
+		--compare "$TMP/inf_ref.qvl" "$TMP/inf_got.qvl"
+	check "and passes against itself" "$BIN/qvl-dump" --compare "$TMP/inf_ref.qvl" "$TMP/inf_ref.qvl"
 fi
 check_fails "selected name missing fails" 1 "$BIN/qvl-dump" --compare "$G/img_main.safetensors" --select nope "$G/img_main.safetensors"
 echo "not a tensor file" > "$TMP/text.txt"
