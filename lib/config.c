@@ -98,13 +98,29 @@ get_real(const json_t *obj, const char *section, const char *key, double dflt, d
 	return 0;
 }
 
+/* A string field that, where present, must be `want`: the one case qvl computes (a
+ * Qwen2-VL checkpoint or a GELU MLP would otherwise run as Qwen2.5-VL, silently wrong). */
+static int
+want_string(const json_t *obj, const char *section, const char *key, const char *want,
+    qvl_err *err)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (v == NULL || (json_is_string(v) && strcmp(json_string_value(v), want) == 0))
+		return 0;
+	return qvl_fail(err, "%s%s is %s%s%s: qvl computes %s only", section, key,
+	    json_is_string(v) ? "\"" : "", json_is_string(v) ? json_string_value(v) : "not a string",
+	    json_is_string(v) ? "\"" : "", want);
+}
+
 static int
 parse_vision(const json_t *vc, qvl_vision_config *v, qvl_err *err)
 {
 	const char *s = "vision_config.";
 	json_t *full;
 
-	if (get_int(vc, s, "depth", -1, 1, 1024, &v->depth, err) < 0 ||
+	if (want_string(vc, s, "hidden_act", "silu", err) < 0 ||
+	    get_int(vc, s, "depth", -1, 1, 1024, &v->depth, err) < 0 ||
 	    get_int(vc, s, "hidden_size", -1, 1, 65536, &v->hidden_size, err) < 0 ||
 	    get_int(vc, s, "intermediate_size", -1, 1, 1 << 20, &v->intermediate_size, err) < 0 ||
 	    get_int(vc, s, "num_heads", -1, 1, 4096, &v->num_heads, err) < 0 ||
@@ -154,7 +170,9 @@ parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *er
 	json_t *rs, *sec, *tie;
 	int sum;
 
-	if (get_int(tc, s, "hidden_size", -1, 1, 1 << 17, &t->hidden_size, err) < 0 ||
+	if (want_string(root, s, "model_type", "qwen2_5_vl", err) < 0 ||
+	    want_string(tc, s, "hidden_act", "silu", err) < 0 ||
+	    get_int(tc, s, "hidden_size", -1, 1, 1 << 17, &t->hidden_size, err) < 0 ||
 	    get_int(tc, s, "intermediate_size", -1, 1, 1 << 20, &t->intermediate_size, err) < 0 ||
 	    get_int(tc, s, "num_hidden_layers", -1, 1, 4096, &t->num_hidden_layers, err) < 0 ||
 	    get_int(tc, s, "num_attention_heads", -1, 1, 4096, &t->num_attention_heads, err) < 0 ||

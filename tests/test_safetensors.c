@@ -253,6 +253,23 @@ test_config(void)
 	    "inconsistent kv heads: %s", err.msg);
 	free(copy);
 	CHECK(qvl_config_parse("{", 1, &cfg, &err) < 0 && strstr(err.msg, "JSON"), "bad JSON");
+	/* what qvl does not compute is refused, not run as Qwen2.5-VL: Qwen2-VL, GELU */
+	static const char *const other[][2] = {
+		{"\"model_type\": \"qwen2_5_vl\"", "\"model_type\": \"qwen2_vl\"  "},
+		{"\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\""},
+	};
+	for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+		copy = strdup(text);
+		at = strstr(copy, other[i][0]);
+		CHECK(at != NULL, "config has %s", other[i][0]);
+		if (at != NULL) {
+			memcpy(at, other[i][1], strlen(other[i][1]));
+			CHECK(qvl_config_parse(copy, len, &cfg, &err) < 0 &&
+			    strstr(err.msg, "computes") != NULL, "%s refused: %s", other[i][1],
+			    err.msg);
+		}
+		free(copy);
+	}
 	free(text);
 	/* newer layout: text fields under text_config */
 	const char *nested = "{\"text_config\":{\"hidden_size\":64,\"intermediate_size\":128,"
