@@ -382,6 +382,14 @@ quant_task(void *ctx, long task, int thread)
 	for (int64_t r = r0; r < r1; r++) {
 		qvl_to_f32(job->src->dtype, job->src->data, (size_t)(r * job->cols),
 		    (size_t)job->cols, row);
+		int64_t c = 0;
+		while (c < job->cols && isfinite(row[c]))
+			c++;
+		if (c < job->cols) {
+			/* a NaN step marks the row for write_quantized's check */
+			job->scales[r * job->nb] = 0x7e00;
+			continue;
+		}
 		if (job->type == QVL_QUANT_Q8)
 			qvl_quant_q8_row(row, job->cols, (int8_t *)job->q + r * job->cols,
 			    job->scales + r * job->nb);
@@ -586,6 +594,15 @@ write_quantized(FILE *f, const char *path, const qvl_tensor *src, qvl_quant_type
 		qvl_fail(err, "out of memory");
 		goto out;
 	}
+	/* A step or minimum that float16 cannot hold would decode to NaN in every program;
+	 * a NaN or infinite weight is a broken checkpoint, not something to code. */
+	for (size_t i = 0; i < (size_t)rows * (size_t)nb; i++)
+		if ((job.scales[i] & 0x7c00) == 0x7c00 || (job.mins && (job.mins[i] & 0x7c00) ==
+		    0x7c00)) {
+			qvl_fail(err, "row %lld: weights that are not finite or beyond the float16 "
+			    "range of the block scales", (long long)(i / (size_t)nb));
+			goto out;
+		}
 	if (as_f32) {
 		qvl_matrix m = {type == QVL_QUANT_Q8 ? QVL_I8 : QVL_U8, rows, cols, job.q,
 			job.scales, QVL_QBLOCK, job.mins};
@@ -720,7 +737,7 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 	char *header = NULL, path[PATH_MAX], tmp[PATH_MAX + 32], rs[PATH_MAX], rd[PATH_MAX];
 	FILE *f = NULL;
 	struct stat st;
-	int rc = -1;
+	int rc = -1, made_dir = 0;
 
 	tmp[0] = '\0';
 	/* the model first: a bad one leaves no empty output directory behind */
@@ -733,7 +750,8 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 	}
 	if (plan(w, type, &outs, &n, err) < 0)
 		goto out;
-	if ((mkdir(dst, 0777) != 0 && errno != EEXIST) || stat(dst, &st) != 0) {
+	made_dir = mkdir(dst, 0777) == 0;
+	if ((!made_dir && errno != EEXIST) || stat(dst, &st) != 0) {
 		qvl_fail_errno(err, "%s", dst);
 		goto out;
 	}
@@ -802,6 +820,9 @@ out:
 		fclose(f);
 	if (rc < 0 && tmp[0])
 		unlink(tmp);
+	/* a failure leaves no directory of ours behind (it holds files only once whole) */
+	if (rc < 0 && made_dir)
+		rmdir(dst);
 	free(header);
 	free(outs);
 	qvl_weights_close(w);

@@ -57,4 +57,19 @@ check_fails "extra argument" 2 "$Q" -m "$TINY" --type q8 -o "$TMP/x" junk
 check_fails "missing model" 1 "$Q" -m "$TMP/none" --type q8 -o "$TMP/x"
 check_fails "over its input" 1 "$Q" -m "$TINY" --type q8 -o "$TINY"
 check_grep "help" 'usage: qvl-quantize' "$Q" -h
+# a NaN weight is a broken checkpoint: refused, naming the tensor and row, no directory left
+mkdir -p "$TMP/nan" && cp "$TINY"/* "$TMP/nan"/
+/usr/bin/python3 - "$TMP/nan/model.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]
+t = json.loads(b[8:8 + n])['model.layers.0.mlp.up_proj.weight']
+at = 8 + n + t['data_offsets'][0] + 2 * 64 * 2 + 10   # row 2, a BF16 NaN
+b[at:at + 2] = struct.pack('<H', 0x7fc0)
+open(p, 'wb').write(b)
+PY
+check_grep "NaN weight refused" 'up_proj.weight.q8: row 2: weights that are not finite' \
+	"$Q" -m "$TMP/nan" --type q8 -o "$TMP/nan-q8"
+check "no directory left" test ! -e "$TMP/nan-q8"
 finish
