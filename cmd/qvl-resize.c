@@ -383,10 +383,9 @@ do_video(char **paths, int npaths)
 		if ((n = qvl_video_sample((int64_t)in.n, opt.input_fps, opt.fps, idx, &err)) < 0)
 			die_err(EXIT_BADINPUT, &err);
 		total = (double)(int64_t)total;
-		qvl_video_budget(n, total, opt.max_pixels > 0 ? (double)opt.max_pixels : 0, &min_px,
-		    &max_px);
-		if (opt.min_pixels > 0)
-			min_px = (double)opt.min_pixels;
+		/* a given minimum also raises the floor of the maximum, as in fetch_video */
+		qvl_video_budget(n, total, opt.min_pixels > 0 ? (double)opt.min_pixels : 0,
+		    opt.max_pixels > 0 ? (double)opt.max_pixels : 0, &min_px, &max_px);
 		fps = (double)n / (double)in.n * opt.input_fps;
 		if (opt.verbose)
 			warnx("video: %zu frames at %g fps -> %lld frames at %g fps", in.n,

@@ -231,10 +231,10 @@ qvl_video_sample(int64_t total, double video_fps, double fps, int64_t *idx, qvl_
 }
 
 void
-qvl_video_budget(int64_t nframes, double total_pixels, double user_max, double *min_px,
-    double *max_px)
+qvl_video_budget(int64_t nframes, double total_pixels, double user_min, double user_max,
+    double *min_px, double *max_px)
 {
-	double mn = QVL_VIDEO_MIN_PIXELS, mx;
+	double mn = user_min > 0 ? user_min : QVL_VIDEO_MIN_PIXELS, mx;
 
 	mx = fmin(QVL_VIDEO_MAX_PIXELS, total_pixels / (double)nframes * 2);
 	mx = fmax(mx, (double)(int64_t)(mn * 1.05));

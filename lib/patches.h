@@ -48,10 +48,10 @@ int qvl_patchify(const qvl_preproc *p, const qvl_image *frames, int n, float **o
 int qvl_video_sample(int64_t total, double video_fps, double fps, int64_t *idx, qvl_err *err);
 
 /* qwen-vl-utils fetch_video's pixel budget for `nframes` sampled frames of a video:
- * min = VIDEO_MIN_PIXELS, max = max(min(VIDEO_MAX_PIXELS, total_pixels / nframes * 2),
- * int(min * 1.05)), lowered to user_max when that is > 0.  total_pixels is
- * VIDEO_TOTAL_PIXELS or the $VIDEO_MAX_PIXELS the caller read. */
-void qvl_video_budget(int64_t nframes, double total_pixels, double user_max, double *min_px,
-    double *max_px);
+ * min = user_min when > 0, else VIDEO_MIN_PIXELS; max = max(min(VIDEO_MAX_PIXELS,
+ * total_pixels / nframes * 2), int(min * 1.05)), lowered to user_max when that is > 0.
+ * total_pixels is VIDEO_TOTAL_PIXELS or the $VIDEO_MAX_PIXELS the caller read. */
+void qvl_video_budget(int64_t nframes, double total_pixels, double user_min, double user_max,
+    double *min_px, double *max_px);
 
 #endif

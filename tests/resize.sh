@@ -74,6 +74,15 @@ check_fails usage 2 $R
 check_fails bad_opt 2 $R --dpi 300 $G/img_main_main.png
 check_fails bad_size 2 $R --size 0x10 $G/img_main_main.png
 check_fails assume_needs_info 2 $R --assume-size 10x10
+# a given --min-pixels also raises the floor of the video budget's maximum (fetch_video:
+# max(min(VIDEO_MAX_PIXELS, total / n * 2), int(min_pixels * 1.05)))
+if /usr/bin/python3 -c 'import PIL' 2>/dev/null; then
+	/usr/bin/python3 -c "
+from PIL import Image
+for i in range(4): Image.new('RGB', (1280, 720), (i * 40, 90, 20)).save('$TMP/v%d.png' % i)"
+	check_grep video_min_pixels '"resized_size":\[1120,616\]' $R --video --input-fps 2 \
+		--min-pixels 700000 --info $TMP/v0.png $TMP/v1.png $TMP/v2.png $TMP/v3.png
+fi
 check_fails video_one_frame 1 sh -c "$R --video --input-fps 30 $G/video_clip_f0.png"
 check_fails video_cut 1 sh -c "cat $G/video_clip_f0.png $TMP/cut.png | $R --video -"
 check help_exit sh -c "$R -h 2>&1 | grep -q usage"
