@@ -6,22 +6,6 @@ source "$(dirname "$0")/lib.sh"
 IMG=$DATA/golden/tiny/img_main_main.png
 IMG2=$DATA/golden/tiny/two_images_left.jpg
 
-# check_quiet NAME STATUS PATTERN CMD...: CMD exits with STATUS and its stderr matches
-# PATTERN (an empty PATTERN: stderr is empty).
-check_quiet() {
-	local name=$1 want=$2 pat=$3; shift 3
-	"$@" >"$TMP/.stdout" 2>"$TMP/.stderr"
-	local rc=$?
-	if [[ $rc -ne $want ]]; then
-		_failed=$((_failed + 1)); echo "FAIL $name: exit $rc, want $want"; tail -n 5 "$TMP/.stderr"
-	elif [[ -z $pat && -s $TMP/.stderr ]]; then
-		_failed=$((_failed + 1)); echo "FAIL $name: stderr not empty:"; tail -n 5 "$TMP/.stderr"
-	elif [[ -n $pat ]] && ! grep -qE -- "$pat" "$TMP/.stderr"; then
-		_failed=$((_failed + 1)); echo "FAIL $name: no /$pat/ in stderr:"; tail -n 5 "$TMP/.stderr"
-	else
-		_passed=$((_passed + 1))
-	fi
-}
 
 $BIN/qvl-resize "$IMG" >"$TMP/pix" &&
 	$BIN/qvl-vit <"$TMP/pix" >"$TMP/vh" &&
@@ -30,7 +14,7 @@ $BIN/qvl-resize "$IMG" >"$TMP/pix" &&
 # --- qvl-resize --png / --png-dir are written as -o is -------------------------------------
 # a private /dev/full (never the system's: a bug here would replace it)
 if mknod -m 666 "$TMP/full" c 1 7 2>/dev/null; then
-	check_quiet "resize --png DEVICE: written in place" 1 "full: .*write error: No space left" \
+	check_stderr "resize --png DEVICE: written in place" 1 "full: .*write error: No space left" \
 		$BIN/qvl-resize --png "$TMP/full" -o /dev/null "$IMG"
 	check "resize --png DEVICE: still a device" test -c "$TMP/full"
 	rm -f "$TMP/full"
@@ -42,16 +26,16 @@ wait
 check "resize --png FIFO: the reader got the PNG" test "$(cat "$TMP/pngfifo.n")" -gt 100
 check "resize --png FIFO: still a fifo" test -p "$TMP/pngfifo"
 head -c 10 "$TMP/pngfifo" >/dev/null &
-check_quiet "resize --png FIFO closed early: quiet exit 0" 0 "" \
+check_stderr "resize --png FIFO closed early: quiet exit 0" 0 "" \
 	$BIN/qvl-resize --png "$TMP/pngfifo" --size 600x600 -o /dev/null "$IMG"
 wait
-check_quiet "resize --png over RLIMIT_FSIZE: the real error" 1 'seen\.png: (png: )?write error: File too large' \
+check_stderr "resize --png over RLIMIT_FSIZE: the real error" 1 'seen\.png: (png: )?write error: File too large' \
 	bash -c "ulimit -f 1; $BIN/qvl-resize --png $TMP/seen.png -o /dev/null $IMG"
 check "resize --png over RLIMIT_FSIZE: no partial file" \
 	bash -c "! ls $TMP/seen.png* 2>/dev/null"
 # a PNG small enough for the stdio buffer fails only when flushed: still the real error
 if command -v prlimit >/dev/null; then
-	check_quiet "resize --png, failing at the flush: the real error" 1 'small\.png: write error: File too large' \
+	check_stderr "resize --png, failing at the flush: the real error" 1 'small\.png: write error: File too large' \
 		prlimit --fsize=100 $BIN/qvl-resize --png "$TMP/small.png" -o /dev/null examples/video/f0.png
 fi
 # a planted symlink at the old predictable temporary name is not followed
@@ -104,16 +88,16 @@ check "tokenize --jsonl: an answer before EOF, blank line skipped" coproc_answer
 check "tokenize --jsonl --decode: an answer before EOF" coproc_answer --decode
 
 # --- closed pipes end quietly with 0; write errors name the output ------------------------
-check_quiet "decode --logits /dev/stdout | head: quiet exit 0" 0 "" \
+check_stderr "decode --logits /dev/stdout | head: quiet exit 0" 0 "" \
 	bash -c "$BIN/qvl-decode -p hi --max-tokens 3 --logits /dev/stdout $TMP/emb | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}"
 check_fails "decode --logits -: refused" 2 $BIN/qvl-decode -p hi --max-tokens 3 --logits - "$TMP/emb"
-check_quiet "vit >/dev/full names stdout" 1 '^qvl-vit: stdout: .*write error: No space left' \
+check_stderr "vit >/dev/full names stdout" 1 '^qvl-vit: stdout: .*write error: No space left' \
 	bash -c "$BIN/qvl-vit $TMP/pix >/dev/full"
-check_quiet "vit --tap >/dev/full names stdout" 1 '^qvl-vit: stdout: .*write error' \
+check_stderr "vit --tap >/dev/full names stdout" 1 '^qvl-vit: stdout: .*write error' \
 	bash -c "$BIN/qvl-vit --tap patch_embed $TMP/pix >/dev/full"
-check_quiet "merge >/dev/full names stdout" 1 '^qvl-merge: stdout: .*write error: No space left' \
+check_stderr "merge >/dev/full names stdout" 1 '^qvl-merge: stdout: .*write error: No space left' \
 	bash -c "$BIN/qvl-merge $TMP/vh >/dev/full"
-check_quiet "decode --logits /dev/full names the file" 1 '^qvl-decode: /dev/full: .*write error' \
+check_stderr "decode --logits /dev/full names the file" 1 '^qvl-decode: /dev/full: .*write error' \
 	bash -c "$BIN/qvl-decode -p hi --max-tokens 3 --logits /dev/full $TMP/emb >/dev/null"
 
 # --- -h: usage on stdout, exit 0; -t and --threads both work and are in the usage ------------
@@ -139,9 +123,9 @@ b, c = 4 * (2**20 + 1), 4 * (2**40 - 2**20 + 1)     # 1*b*c == 2**64 + 16
 open(sys.argv[1] + "/wrap_vit.qvl", "wb").write(rec("vit_hidden", [16, 64], {"grid_thw": [1, b, c]}, bytes(16 * 64 * 4)))
 open(sys.argv[1] + "/wrap_emb.qvl", "wb").write(rec("image_embeds", [4, 64], {"grid_thw": [1, b, c]}, bytes(4 * 64 * 4)))
 PY
-check_quiet "merge: a wrapping grid_thw is refused" 1 'record 0 \(vit_hidden\): grid_thw .*sides must be 1 to 1048576' \
+check_stderr "merge: a wrapping grid_thw is refused" 1 'record 0 \(vit_hidden\): grid_thw .*sides must be 1 to 1048576' \
 	$BIN/qvl-merge "$TMP/wrap_vit.qvl"
-check_quiet "decode: a wrapping grid_thw is refused" 1 'record 0 \(image_embeds\): grid_thw .*sides must be 1 to 1048576' \
+check_stderr "decode: a wrapping grid_thw is refused" 1 'record 0 \(image_embeds\): grid_thw .*sides must be 1 to 1048576' \
 	$BIN/qvl-decode -p hi "$TMP/wrap_emb.qvl"
 
 # --- invalid UTF-8 in a prompt: its source and its offset there, not in the chat template ----
@@ -179,10 +163,10 @@ check_grep "decode: repetition warning counts the repeats" 'repeats a cycle of 1
 	$BIN/qvl-decode -p hi --max-tokens 200 --json "$TMP/emb"
 
 # --- a stream from an earlier stage into qvl-decode is an error naming what is missing -------
-check_quiet "decode <pixel_values: exit 1, names vit and merge" 1 \
+check_stderr "decode <pixel_values: exit 1, names vit and merge" 1 \
 	'<stdin>: record 0 is pixel_values, not image_embeds: put qvl-vit \| qvl-merge before qvl-decode' \
 	bash -c "$BIN/qvl-merge <$TMP/pix | $BIN/qvl-decode -p hi --max-tokens 2"
-check_quiet "decode vit_hidden: exit 1, names merge" 1 'record 0 is vit_hidden, not image_embeds: put qvl-merge before' \
+check_stderr "decode vit_hidden: exit 1, names merge" 1 'record 0 is vit_hidden, not image_embeds: put qvl-merge before' \
 	$BIN/qvl-decode -p hi --max-tokens 2 "$TMP/vh"
 
 # --- generation_config.json: an empty eos list falls back, with a word; errors name the dir ---

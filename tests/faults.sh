@@ -9,23 +9,6 @@ source "$(dirname "$0")/lib.sh"
 IMG=$DATA/golden/tiny/img_main_main.png
 IMG2=$DATA/golden/tiny/two_images_left.jpg
 
-# expect NAME STATUS REGEX CMD...: CMD exits with STATUS and its stderr matches REGEX (an
-# empty REGEX: stderr is empty).
-expect() {
-	local name=$1 want=$2 pat=$3; shift 3
-	"$@" >"$TMP/.stdout" 2>"$TMP/.stderr"
-	local rc=$?
-	if [[ $rc -ne $want ]]; then
-		_failed=$((_failed + 1)); echo "FAIL $name: exit $rc, want $want"; tail -n 5 "$TMP/.stderr"
-	elif [[ -z $pat && -s $TMP/.stderr ]]; then
-		_failed=$((_failed + 1)); echo "FAIL $name: stderr not empty:"; tail -n 5 "$TMP/.stderr"
-	elif [[ -n $pat ]] && ! grep -qE -- "$pat" "$TMP/.stderr"; then
-		_failed=$((_failed + 1)); echo "FAIL $name: no /$pat/ in stderr:"; tail -n 5 "$TMP/.stderr"
-	else
-		_passed=$((_passed + 1))
-	fi
-}
-
 # no_file NAME PATH: neither PATH nor a temporary file of it exists.
 no_file() {
 	local name=$1 path=$2 left
@@ -85,34 +68,34 @@ for i, part in enumerate(shards):
 	open(out + '/' + fname, 'wb').write(struct.pack('<Q', len(hj)) + hj + blob)
 json.dump(index, open(out + '/model.safetensors.index.json', 'w'))
 EOF
-expect "sharded copy loads" 0 "" $BIN/qvl-merge -m "$SHARD" "$TMP/vh"
+check_stderr "sharded copy loads" 0 "" $BIN/qvl-merge -m "$SHARD" "$TMP/vh"
 S2=$SHARD/model-00002-of-00002.safetensors
 truncate -s $(($(stat -c %s "$S2") - 1000)) "$S2"
 
 for m in "$CUT" "$SHARD"; do
 	what=${m##*/}
-	expect "vit, $what checkpoint" 1 'model.*safetensors: tensor .*outside the [0-9]+ data bytes \(file truncated\?\)' \
+	check_stderr "vit, $what checkpoint" 1 'model.*safetensors: tensor .*outside the [0-9]+ data bytes \(file truncated\?\)' \
 		$BIN/qvl-vit -m "$m" "$TMP/pix"
-	expect "merge, $what checkpoint" 1 'file truncated' $BIN/qvl-merge -m "$m" "$TMP/vh"
-	expect "decode, $what checkpoint" 1 'file truncated' $BIN/qvl-decode -m "$m" -p hi "$TMP/emb"
-	expect "decode text-only, $what checkpoint" 1 'file truncated' \
+	check_stderr "merge, $what checkpoint" 1 'file truncated' $BIN/qvl-merge -m "$m" "$TMP/vh"
+	check_stderr "decode, $what checkpoint" 1 'file truncated' $BIN/qvl-decode -m "$m" -p hi "$TMP/emb"
+	check_stderr "decode text-only, $what checkpoint" 1 'file truncated' \
 		$BIN/qvl-decode -m "$m" -p hi --text-only
-	expect "quantize, $what checkpoint" 1 'file truncated' \
+	check_stderr "quantize, $what checkpoint" 1 'file truncated' \
 		$BIN/qvl-quantize -m "$m" --type q8 -o "$TMP/q-$what"
 	check "quantize, $what checkpoint: no file written" \
 		bash -c "[[ -z \$(ls -A $TMP/q-$what 2>/dev/null) ]]"
 done
-expect "vit, sharded: no stdout" 1 'model-00002-of-00002.safetensors' \
+check_stderr "vit, sharded: no stdout" 1 'model-00002-of-00002.safetensors' \
 	bash -c "$BIN/qvl-vit -m $SHARD $TMP/pix >$TMP/vit-out; rc=\$?; [[ -s $TMP/vit-out ]] && exit 99; exit \$rc"
-expect "dump, truncated file" 1 'model.safetensors: tensor .*file truncated' \
+check_stderr "dump, truncated file" 1 'model.safetensors: tensor .*file truncated' \
 	$BIN/qvl-dump "$CUT/model.safetensors"
-expect "4-byte checkpoint" 1 'model.safetensors: 4 bytes, too short for a safetensors file' \
+check_stderr "4-byte checkpoint" 1 'model.safetensors: 4 bytes, too short for a safetensors file' \
 	$BIN/qvl-vit -m "$TINYHDR" "$TMP/pix"
-expect "header is not JSON" 1 'model.safetensors: header is not valid JSON' \
+check_stderr "header is not JSON" 1 'model.safetensors: header is not valid JSON' \
 	$BIN/qvl-merge -m "$BADJSON" "$TMP/vh"
-expect "header length past the file" 1 'model.safetensors: header length [0-9]+ exceeds the file' \
+check_stderr "header length past the file" 1 'model.safetensors: header length [0-9]+ exceeds the file' \
 	$BIN/qvl-decode -m "$HUGEHDR" -p hi --text-only
-expect "index naming a missing shard" 1 'model-00002-of-00002.safetensors: No such file' \
+check_stderr "index naming a missing shard" 1 'model-00002-of-00002.safetensors: No such file' \
 	bash -c "rm $S2 && $BIN/qvl-merge -m $SHARD $TMP/vh"
 
 # --- streams cut mid-record --------------------------------------------------------------
@@ -120,29 +103,29 @@ expect "index naming a missing shard" 1 'model-00002-of-00002.safetensors: No su
 cut_at() { head -c "$1" "$2" >"$TMP/cut.qvl"; }
 for at in 5 100 $((PIXBYTES - 7)); do
 	cut_at $at "$TMP/pix"
-	expect "vit, stream cut at byte $at" 1 '<stdin>: record 0.*cut short' \
+	check_stderr "vit, stream cut at byte $at" 1 '<stdin>: record 0.*cut short' \
 		bash -c "$BIN/qvl-vit <$TMP/cut.qvl"
-	expect "dump, stream cut at byte $at" 1 'record 0.*cut short' $BIN/qvl-dump "$TMP/cut.qvl"
+	check_stderr "dump, stream cut at byte $at" 1 'record 0.*cut short' $BIN/qvl-dump "$TMP/cut.qvl"
 done
 cut_at $(($(stat -c %s "$TMP/vh") - 1)) "$TMP/vh"
-expect "merge, payload cut short" 1 '<stdin>: record 0 \(vit_hidden\): payload cut short' \
+check_stderr "merge, payload cut short" 1 '<stdin>: record 0 \(vit_hidden\): payload cut short' \
 	bash -c "$BIN/qvl-merge <$TMP/cut.qvl"
 cut_at 30 "$TMP/emb"
-expect "decode, header cut short" 1 'record 0: stream cut short in the header' \
+check_stderr "decode, header cut short" 1 'record 0: stream cut short in the header' \
 	bash -c "$BIN/qvl-decode -p hi <$TMP/cut.qvl"
 # a second record cut short after a whole one: the first is not written as if all were well
 cat "$TMP/pix" "$TMP/pix" | head -c $((PIXBYTES + 1000)) >"$TMP/cut.qvl"
-expect "vit, second record cut short" 1 'record 1.*cut short' \
+check_stderr "vit, second record cut short" 1 'record 1.*cut short' \
 	bash -c "$BIN/qvl-vit <$TMP/cut.qvl >/dev/null"
 cat "$TMP/emb" >"$TMP/garbage"; printf 'trailing garbage' >>"$TMP/garbage"
-expect "decode, trailing garbage" 1 'record 1: bad magic' \
+check_stderr "decode, trailing garbage" 1 'record 1: bad magic' \
 	bash -c "$BIN/qvl-decode -p hi <$TMP/garbage"
 # a pipe that breaks mid-payload (the writer killed): same as a cut file
-expect "merge, writer dies mid-payload" 1 'record 0 \(vit_hidden\): payload cut short' \
+check_stderr "merge, writer dies mid-payload" 1 'record 0 \(vit_hidden\): payload cut short' \
 	bash -c "{ head -c 50000 $TMP/vh; kill -9 \$BASHPID; } | $BIN/qvl-merge >/dev/null"
 
 # --- a full disk --------------------------------------------------------------------------
-full() { expect "$1: stdout on /dev/full" 1 "$2" bash -c "$3 >/dev/full"; }
+full() { check_stderr "$1: stdout on /dev/full" 1 "$2" bash -c "$3 >/dev/full"; }
 full resize 'write error: No space left on device' "$BIN/qvl-resize $IMG"
 full vit 'write error: No space left on device' "$BIN/qvl-vit $TMP/pix"
 full merge 'write error: No space left on device' "$BIN/qvl-merge $TMP/vh"
@@ -158,21 +141,21 @@ BOX='{"bbox_2d": [10, 20, 110, 120], "label": "a"}'
 full boxes 'write error: No space left on device' \
 	"echo '$BOX' | $BIN/qvl-boxes --orig-size 364x252 --model-size 364x252"
 # -o /dev/full: written in place (a device is never renamed over), and the error seen
-expect "resize -o /dev/full" 1 '/dev/full: .*write error: No space left on device' \
+check_stderr "resize -o /dev/full" 1 '/dev/full: .*write error: No space left on device' \
 	$BIN/qvl-resize -o /dev/full "$IMG"
-expect "decode --logits /dev/full" 1 'write error: No space left on device' \
+check_stderr "decode --logits /dev/full" 1 'write error: No space left on device' \
 	$BIN/qvl-decode -p hi --max-tokens 2 --logits /dev/full "$TMP/emb"
-expect "boxes --draw /dev/full" 1 '/dev/full.*(write error|No space)' \
+check_stderr "boxes --draw /dev/full" 1 '/dev/full.*(write error|No space)' \
 	bash -c "echo '$BOX' | $BIN/qvl-boxes --image $IMG --draw /dev/full"
 check "/dev/full is still a device" test -c /dev/full
 # a file that outgrows the disk (RLIMIT_FSIZE stands in): message, no partial file
-fsize() { expect "$1: -o over the size limit" 1 'File too large' bash -c "ulimit -f $4; $2"; no_file "$1: no partial file" "$3"; }
+fsize() { check_stderr "$1: -o over the size limit" 1 'File too large' bash -c "ulimit -f $4; $2"; no_file "$1: no partial file" "$3"; }
 fsize resize "$BIN/qvl-resize -o $TMP/f.pix $IMG" "$TMP/f.pix" 64
 fsize "decode --logits" "$BIN/qvl-decode -p hi --max-tokens 2 --logits $TMP/f.logits $TMP/emb >/dev/null" "$TMP/f.logits" 64
 fsize "boxes --draw" "echo '$BOX' | $BIN/qvl-boxes --image $IMG2 --draw $TMP/f.png >/dev/null" "$TMP/f.png" 4
 fsize "dump --npy" "$BIN/qvl-dump --npy $TMP/npy $TMP/pix >/dev/null" "$TMP/npy/pixel_values.npy" 64
 mkdir -p "$TMP/npy.ok"
-expect "dump --npy keeps whole files only" 1 'File too large' \
+check_stderr "dump --npy keeps whole files only" 1 'File too large' \
 	bash -c "ulimit -f 400; $BIN/qvl-dump --npy $TMP/npy.ok $TMP/emb $TMP/pix >/dev/null"
 check "dump --npy: the file that fit is whole" bash -c "[[ \$(stat -c %s $TMP/npy.ok/image_embeds.npy) -gt 29952 ]]"
 no_file "dump --npy: the one that did not fit is absent" "$TMP/npy.ok/pixel_values.npy"
@@ -181,7 +164,7 @@ no_file "dump --npy: the one that did not fit is absent" "$TMP/npy.ok/pixel_valu
 # closed NAME INPUT CMD: CMD <INPUT | head -c 100 leaves CMD quiet with exit 0 (the input is
 # a file, so only CMD's own status counts)
 closed() {
-	expect "$1: | head -c 100" 0 "" bash -c "$3 <$2 | head -c 100 >/dev/null; exit \${PIPESTATUS[0]}"
+	check_stderr "$1: | head -c 100" 0 "" bash -c "$3 <$2 | head -c 100 >/dev/null; exit \${PIPESTATUS[0]}"
 }
 cat "$TMP/vh" "$TMP/vh" "$TMP/vh" >"$TMP/vh3"
 cat "$TMP/emb" "$TMP/emb" >"$TMP/emb2"
@@ -203,7 +186,7 @@ closed "tokenize --jsonl" "$TMP/words.jsonl" "$BIN/qvl-tokenize --jsonl"
 closed boxes "$TMP/boxes" "$BIN/qvl-boxes --orig-size 364x252 --model-size 364x252"
 closed "boxes tsv" "$TMP/boxes" "$BIN/qvl-boxes --format tsv --orig-size 364x252 --model-size 364x252"
 # and the same when the program is started with SIGPIPE at its default (a shell's usual)
-expect "vit, SIGPIPE default: still exit 0" 0 "" \
+check_stderr "vit, SIGPIPE default: still exit 0" 0 "" \
 	bash -c "trap - PIPE; $BIN/qvl-vit $TMP/pix | head -c 100 >/dev/null; exit \${PIPESTATUS[0]}"
 
 # --- SIGINT / SIGTERM while an -o file is being written ------------------------------------

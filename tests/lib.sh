@@ -34,6 +34,23 @@ check_grep() {
 	else _failed=$((_failed + 1)); echo "FAIL $name: no /$pat/ in:"; tail -n 20 "$TMP/.out"; fi
 }
 
+# check_stderr NAME STATUS REGEX CMD...: CMD exits with STATUS and its stderr matches REGEX
+# (an empty REGEX: stderr is empty).
+check_stderr() {
+	local name=$1 want=$2 pat=$3; shift 3
+	"$@" >"$TMP/.stdout" 2>"$TMP/.stderr"
+	local rc=$?
+	if [[ $rc -ne $want ]]; then
+		_failed=$((_failed + 1)); echo "FAIL $name: exit $rc, want $want"; tail -n 5 "$TMP/.stderr"
+	elif [[ -z $pat && -s $TMP/.stderr ]]; then
+		_failed=$((_failed + 1)); echo "FAIL $name: stderr not empty:"; tail -n 5 "$TMP/.stderr"
+	elif [[ -n $pat ]] && ! grep -qE -- "$pat" "$TMP/.stderr"; then
+		_failed=$((_failed + 1)); echo "FAIL $name: no /$pat/ in stderr:"; tail -n 5 "$TMP/.stderr"
+	else
+		_passed=$((_passed + 1))
+	fi
+}
+
 finish() {
 	echo "$_passed passed, $_failed failed"
 	[[ $_failed -eq 0 ]]

@@ -10,13 +10,6 @@ IMG=$DATA/golden/tiny/img_main_main.png
 JPG=$DATA/golden/tiny/two_images_left.jpg
 PY=/usr/bin/python3
 
-expect() { # NAME STATUS REGEX CMD...: exit STATUS and REGEX in stderr
-	local name=$1 want=$2 pat=$3; shift 3
-	"$@" >/dev/null 2>"$TMP/.stderr"
-	local rc=$?
-	if [[ $rc -eq $want ]] && grep -qE -- "$pat" "$TMP/.stderr"; then _passed=$((_passed + 1))
-	else _failed=$((_failed + 1)); echo "FAIL $name: exit $rc (want $want), stderr:"; tail -n 3 "$TMP/.stderr"; fi
-}
 # under 2 GB of address space: a check that is missed shows up as "out of memory" or a crash
 small() { bash -c 'ulimit -v 2000000; exec "$@"' small "$@"; }
 
@@ -42,26 +35,26 @@ while i < len(b):
 	i += 2 + struct.unpack('>H', b[i + 2:i + 4])[0]
 open(tmp + '/bomb.jpg', 'wb').write(b)
 EOF
-expect "PNG bomb" 1 'bomb.png: image is 65535x65535 = 4294836225 pixels, over the limit of 178956970 \(--max-input-pixels\)' \
+check_stderr "PNG bomb" 1 'bomb.png: image is 65535x65535 = 4294836225 pixels, over the limit of 178956970 \(--max-input-pixels\)' \
 	small $BIN/qvl-resize "$TMP/bomb.png"
-expect "JPEG bomb" 1 'bomb.jpg: image is 65000x65000 = 4225000000 pixels, over the limit' \
+check_stderr "JPEG bomb" 1 'bomb.jpg: image is 65000x65000 = 4225000000 pixels, over the limit' \
 	small $BIN/qvl-resize "$TMP/bomb.jpg"
-expect "PNG bomb on stdin" 1 '<stdin>: image is 65535x65535' \
+check_stderr "PNG bomb on stdin" 1 '<stdin>: image is 65535x65535' \
 	bash -c "$BIN/qvl-resize - <$TMP/bomb.png"
-expect "PNG bomb in qvl-boxes --draw" 1 'bomb.png: image is 65535x65535' \
+check_stderr "PNG bomb in qvl-boxes --draw" 1 'bomb.png: image is 65535x65535' \
 	bash -c "echo '{\"bbox_2d\": [1, 2, 3, 4]}' | $BIN/qvl-boxes --image $TMP/bomb.png --draw $TMP/d.png"
 check "no drawing left" test ! -e "$TMP/d.png"
-expect "--max-input-pixels lowers the limit" 1 'image is 370x250 = 92500 pixels, over the limit of 92499' \
+check_stderr "--max-input-pixels lowers the limit" 1 'image is 370x250 = 92500 pixels, over the limit of 92499' \
 	$BIN/qvl-resize --max-input-pixels 92499 "$IMG"
 check "--max-input-pixels at the size passes" $BIN/qvl-resize --max-input-pixels 92500 -o "$TMP/ok.pix" "$IMG"
-expect "--max-input-pixels is bounded" 2 'max-input-pixels' $BIN/qvl-resize --max-input-pixels 0 "$IMG"
+check_stderr "--max-input-pixels is bounded" 2 'max-input-pixels' $BIN/qvl-resize --max-input-pixels 0 "$IMG"
 
 # --- memory the machine does not have (QVL_MEM_LIMIT plays a small machine) ------------------
-expect "decoding needs more than there is" 1 'decoding a 370x250 image needs 0.6 MB but only 0.1 MB of memory is available' \
+check_stderr "decoding needs more than there is" 1 'decoding a 370x250 image needs 0.6 MB but only 0.1 MB of memory is available' \
 	env QVL_MEM_LIMIT=100K $BIN/qvl-resize "$IMG"
-expect "an upscale past memory" 1 'image: [0-9]+x[0-9]+ needs [0-9.]+ GB but only 1.07 GB' \
+check_stderr "an upscale past memory" 1 'image: [0-9]+x[0-9]+ needs [0-9.]+ GB but only 1.07 GB' \
 	env QVL_MEM_LIMIT=1G $BIN/qvl-resize --min-pixels 2000000000 --max-pixels 4000000000 "$IMG"
-expect "pixel_values past memory" 1 'patchify: pixel_values needs [0-9.]+ MB but only 10.5 MB' \
+check_stderr "pixel_values past memory" 1 'patchify: pixel_values needs [0-9.]+ MB but only 10.5 MB' \
 	env QVL_MEM_LIMIT=10M $BIN/qvl-resize --min-pixels 1000000 "$IMG"
 check "QVL_MEM_LIMIT=0 turns the check off" env QVL_MEM_LIMIT=0 $BIN/qvl-resize -o "$TMP/ok.pix" "$IMG"
 
@@ -78,24 +71,24 @@ sys.stdout.buffer.write(b'QVL1' + struct.pack('<I', len(h)) + h + b'\0' * pay)
 EOF
 }
 rec big F32 '[1099511627776]' 4096 >"$TMP/tera.qvl"
-expect "a terabyte payload claimed, 4 KB sent (file)" 1 'record 0 \(big\): payload cut short: got 4096 of 4398046511104 bytes' \
+check_stderr "a terabyte payload claimed, 4 KB sent (file)" 1 'record 0 \(big\): payload cut short: got 4096 of 4398046511104 bytes' \
 	small $BIN/qvl-dump "$TMP/tera.qvl"
-expect "a terabyte payload claimed, 4 KB sent (pipe)" 1 'record 0 \(big\): payload (cut short|too large)' \
+check_stderr "a terabyte payload claimed, 4 KB sent (pipe)" 1 'record 0 \(big\): payload (cut short|too large)' \
 	bash -c "cat $TMP/tera.qvl | { ulimit -v 2000000; $BIN/qvl-vit; }"
-expect "a terabyte payload claimed, into merge" 1 'record 0 \(big\)' \
+check_stderr "a terabyte payload claimed, into merge" 1 'record 0 \(big\)' \
 	bash -c "cat $TMP/tera.qvl | { ulimit -v 2000000; $BIN/qvl-merge; }"
-expect "a terabyte payload claimed, into decode" 1 'record 0 \(big\)' \
+check_stderr "a terabyte payload claimed, into decode" 1 'record 0 \(big\)' \
 	bash -c "cat $TMP/tera.qvl | { ulimit -v 2000000; $BIN/qvl-decode -p hi; }"
 rec over F32 '[4611686018427387904, 4]' >"$TMP/ovf.qvl"
-expect "a shape whose size overflows" 1 'record 0.*(overflow|too large)' $BIN/qvl-dump "$TMP/ovf.qvl"
+check_stderr "a shape whose size overflows" 1 'record 0.*(overflow|too large)' $BIN/qvl-dump "$TMP/ovf.qvl"
 rec neg F32 '[-1, 4]' >"$TMP/neg.qvl"
-expect "a negative shape" 1 'record 0.*negative' $BIN/qvl-dump "$TMP/neg.qvl"
+check_stderr "a negative shape" 1 'record 0.*negative' $BIN/qvl-dump "$TMP/neg.qvl"
 printf 'QVL1\x08\x00\x20\x00' >"$TMP/hdr.qvl"
-expect "a 2 MiB header" 1 'record 0: header of 2097160 bytes is over the 1 MiB limit' $BIN/qvl-dump "$TMP/hdr.qvl"
+check_stderr "a 2 MiB header" 1 'record 0: header of 2097160 bytes is over the 1 MiB limit' $BIN/qvl-dump "$TMP/hdr.qvl"
 printf 'QVL1\xf8\xff\xff\xff' >"$TMP/hdr4g.qvl"
-expect "a 4 GiB header" 1 'header of 4294967288 bytes is over the 1 MiB limit' small $BIN/qvl-vit "$TMP/hdr4g.qvl"
+check_stderr "a 4 GiB header" 1 'header of 4294967288 bytes is over the 1 MiB limit' small $BIN/qvl-vit "$TMP/hdr4g.qvl"
 rec deep F32 '[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]' 4 >"$TMP/deep.qvl"
-expect "too many dimensions" 1 'shape.*at most' $BIN/qvl-dump "$TMP/deep.qvl"
+check_stderr "too many dimensions" 1 'shape.*at most' $BIN/qvl-dump "$TMP/deep.qvl"
 
 # --- checkpoints and configs --------------------------------------------------------------
 mkmodel() { # DIR: the tiny model's files linked, for one of them to be replaced
@@ -109,29 +102,29 @@ h = json.dumps({'x': {'dtype': 'BF16', 'shape': [2147483648, 2147483648], 'data_
 h += b' ' * (-len(h) % 8)
 open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + b'\0' * 8)
 EOF
-expect "a tensor bigger than its bytes" 1 'tensor x: 8 data bytes for a shape needing 9223372036854775808' \
+check_stderr "a tensor bigger than its bytes" 1 'tensor x: 8 data bytes for a shape needing 9223372036854775808' \
 	small $BIN/qvl-dump "$TMP/st/model.safetensors"
 printf '\x00\x00\x00\x00\x00\x01\x00\x00' >"$TMP/hdr.safetensors"
-expect "a safetensors header of 2^40 bytes" 1 'header length 1099511627776 exceeds the file \(8 bytes\) or the 100 MB limit' \
+check_stderr "a safetensors header of 2^40 bytes" 1 'header length 1099511627776 exceeds the file \(8 bytes\) or the 100 MB limit' \
 	small $BIN/qvl-dump "$TMP/hdr.safetensors"
 mkmodel "$TMP/cfg"; rm "$TMP/cfg/config.json"
 sed 's/"num_hidden_layers": *3/"num_hidden_layers": 1000000000/' "$TINY/config.json" >"$TMP/cfg/config.json"
-expect "a config with 10^9 layers" 1 'config.json: num_hidden_layers = 1000000000 is outside \[1, 4096\]' \
+check_stderr "a config with 10^9 layers" 1 'config.json: num_hidden_layers = 1000000000 is outside \[1, 4096\]' \
 	small $BIN/qvl-decode -m "$TMP/cfg" -p hi --text-only
 head -c $((17 << 20)) /dev/zero | tr '\0' ' ' >"$TMP/cfg/config.json"
-expect "a 17 MiB config" 1 'config.json: 17825792 bytes, over the 16777216-byte limit' \
+check_stderr "a 17 MiB config" 1 'config.json: 17825792 bytes, over the 16777216-byte limit' \
 	$BIN/qvl-merge -m "$TMP/cfg" /dev/null
 
 # --- token counts -------------------------------------------------------------------------
 mkmodel "$TMP/ctx"; rm "$TMP/ctx/config.json"
 sed 's/"max_position_embeddings": *[0-9]*/"max_position_embeddings": 16/' "$TINY/config.json" >"$TMP/ctx/config.json"
-expect "a prompt longer than the context" 1 'the prompt has [0-9]+ tokens; the model.s context is 16' \
+check_stderr "a prompt longer than the context" 1 'the prompt has [0-9]+ tokens; the model.s context is 16' \
 	$BIN/qvl-decode -m "$TMP/ctx" -p "$(printf 'word %.0s' {1..40})" --text-only
 check "max tokens are cut to the context" bash -c "$BIN/qvl-decode -p hi --text-only --json \
 	--max-tokens 1000000000 --max-repeat 4 | grep -q finish_reason"
 # ids outside the vocabulary decode to nothing (as the tokenizers library does), never a crash
 check "an id outside the vocabulary" bash -c "echo 999999999 | $BIN/qvl-tokenize --decode | cmp -s - /dev/null"
-expect "an id past int32" 1 "'99999999999' is not a token id" \
+check_stderr "an id past int32" 1 "'99999999999' is not a token id" \
 	bash -c "echo 99999999999 | $BIN/qvl-tokenize --decode"
 
 # what the vision tower and the KV cache will need is asked for before it is allocated
