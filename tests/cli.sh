@@ -6,7 +6,6 @@ source "$(dirname "$0")/lib.sh"
 IMG=$DATA/golden/tiny/img_main_main.png
 IMG2=$DATA/golden/tiny/two_images_left.jpg
 
-
 $BIN/qvl-resize "$IMG" >"$TMP/pix" &&
 	$BIN/qvl-vit <"$TMP/pix" >"$TMP/vh" &&
 	$BIN/qvl-merge <"$TMP/vh" >"$TMP/emb" || { echo "FAIL pipeline setup"; exit 1; }
