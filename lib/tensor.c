@@ -42,6 +42,12 @@ qvl_dtype_size(qvl_dtype dtype)
 }
 
 int
+qvl_dtype_is_float(qvl_dtype dtype)
+{
+	return dtype == QVL_F32 || dtype == QVL_F64 || dtype == QVL_BF16 || dtype == QVL_F16;
+}
+
+int
 qvl_shape_size(const int64_t *shape, int ndim, qvl_dtype dtype, size_t *numel, size_t *nbytes,
     qvl_err *err)
 {

@@ -37,6 +37,8 @@ const char *qvl_dtype_name(qvl_dtype dtype);
 /* Returns 0 and sets *dtype for a known name ("F32", "BF16", ...), -1 otherwise. */
 int qvl_dtype_parse(const char *name, qvl_dtype *dtype);
 size_t qvl_dtype_size(qvl_dtype dtype);
+/* F32, F64, BF16 or F16. */
+int qvl_dtype_is_float(qvl_dtype dtype);
 
 /* Number of elements and bytes of a shape, checking every dimension is >= 0 and that neither
  * product overflows size_t.  Returns 0 or -1 with a message. */

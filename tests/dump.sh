@@ -74,6 +74,23 @@ assert [np.load(d + n + '.npy')[0] for n in ('x.1', 'x', 'x.2')] == [1, 2, 3]"
 	check_fails "an infinity in the reference is matched exactly" 1 "$BIN/qvl-dump" \
 		--compare "$TMP/inf_ref.qvl" "$TMP/inf_got.qvl"
 	check "and passes against itself" "$BIN/qvl-dump" --compare "$TMP/inf_ref.qvl" "$TMP/inf_ref.qvl"
+	# ids: one token off fails whatever --rtol, and int64s past 2^53 are compared whole
+	/usr/bin/python3 - "$TMP" <<'PY'
+import json, struct, sys
+import numpy as np
+tmp = sys.argv[1]
+for name, v in (("ids_ref", [44152, 151645, 2**53]), ("ids_got", [44153, 151645, 2**53]),
+                ("big_got", [44152, 151645, 2**53 + 1])):
+    a = np.array(v, np.int64)
+    head = json.dumps({"name": "ids", "dtype": "I64", "shape": [3], "meta": {}}).encode()
+    head += b" " * (-len(head) % 8)
+    with open(tmp + "/" + name + ".qvl", "wb") as f:
+        f.write(b"QVL1" + struct.pack("<I", len(head)) + head + a.tobytes())
+PY
+	check_fails "a different id fails" 1 "$BIN/qvl-dump" --compare "$TMP/ids_ref.qvl" "$TMP/ids_got.qvl"
+	check_fails "int64 past 2^53 compared whole" 1 "$BIN/qvl-dump" --compare "$TMP/ids_ref.qvl" \
+		"$TMP/big_got.qvl"
+	check "ids equal pass" "$BIN/qvl-dump" --compare "$TMP/ids_ref.qvl" "$TMP/ids_ref.qvl"
 fi
 check_fails "selected name missing fails" 1 "$BIN/qvl-dump" --compare "$G/img_main.safetensors" --select nope "$G/img_main.safetensors"
 echo "not a tensor file" > "$TMP/text.txt"
