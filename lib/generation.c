@@ -52,7 +52,8 @@ qvl_generation_parse(const char *json_text, size_t len, qvl_generation_config *g
 		qvl_fail(err, "not a JSON object");
 		goto out;
 	}
-	if ((v = json_object_get(root, "eos_token_id")) != NULL) {
+	/* null, as absent: the reference's ids */
+	if ((v = json_object_get(root, "eos_token_id")) != NULL && !json_is_null(v)) {
 		g->n_eos = 0;
 		if (json_is_array(v)) {
 			size_t i;

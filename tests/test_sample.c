@@ -151,6 +151,9 @@ main(int argc, char **argv)
 	j = "{\"eos_token_id\": 5}";
 	CHECK(qvl_generation_parse(j, strlen(j), &gc, &err) == 0 && gc.n_eos == 1 &&
 	    gc.eos_ids[0] == 5, "single eos id");
+	j = "{\"eos_token_id\": null}";
+	CHECK(qvl_generation_parse(j, strlen(j), &gc, &err) == 0 && gc.n_eos == 2 &&
+	    gc.eos_ids[0] == 151645, "null eos id: the reference's ids");
 	j = "{\"eos_token_id\": \"x\"}";
 	CHECK(qvl_generation_parse(j, strlen(j), &gc, &err) < 0, "bad eos id: %s", err.msg);
 	CHECK(qvl_generation_load(TEST_DATA "/models/tiny", &gc, &err) == 0 && gc.found &&
