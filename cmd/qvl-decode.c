@@ -192,7 +192,8 @@ static qvl_chat_part *
 build_parts(const char *prompt, struct visual **vis, int nvis, int64_t merge, int *nparts,
     char ***pieces)
 {
-	int markers = count_markers(prompt), n = 0, np = 0;
+	/* with no image or video, "<image>" is the user's text (a question about HTML) */
+	int markers = nvis > 0 ? count_markers(prompt) : 0, n = 0, np = 0;
 	qvl_chat_part *parts = calloc((size_t)(2 * nvis + 2), sizeof *parts);
 	char **texts = calloc((size_t)(nvis + 2), sizeof *texts);
 

@@ -133,6 +133,9 @@ check_grep "pad token in the prompt" '-p: <|image_pad|> at byte offset 3 is rese
 check_fails "max-repeat 1" 2 $D --text-only -p hi --max-repeat 1
 check_grep "marker count" 'prompt has 1 <image>/<video> marker for 2 image or video records' $D -p '<image> hi' $TMP/two_images.qvl
 check_fails "marker count exit" 1 $D -p '<image> hi' $TMP/two_images.qvl
+# with no image the marker is the user's text, tokenized as such
+check_grep "marker text-only is text" ' 366 1805 29 ' $D --text-only -p 'what is <image> in html?' \
+	--prompt-ids
 check_grep "embeds width" 'width 64 is not the model.s hidden size 48' $D -m $UNTIED -p hi $TMP/img_main.qvl
 check_fails "garbage stream" 1 $D -p hi /dev/urandom
 mkdir -p "$TMP/m"
