@@ -192,13 +192,35 @@ html_element_end(const char *s, size_t from, size_t len, const char *name, size_
 	return len;
 }
 
+/* The '>' that ends the start tag opened at `at`, from j on, quotes respected; where the
+ * scan stopped (len, or TAG_LIMIT past `at`: a longer tag is no model's, and an unbounded
+ * scan from every attribute of a tag never closed would be quadratic) when there is none. */
+static size_t
+start_tag_end(const char *s, size_t at, size_t j, size_t len)
+{
+	char q = 0;
+
+	for (; j < len && j - at < TAG_LIMIT; j++) {
+		if (q != 0) {
+			if (s[j] == q)
+				q = 0;
+		} else if (s[j] == '"' || s[j] == '\'') {
+			q = s[j];
+		} else if (s[j] == '>') {
+			break;
+		}
+	}
+	return j;
+}
+
 int
 qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 {
 	const char *p;
-	size_t from = 0, at, tag, name_s, name_e, j, start_end, content_end;
+	size_t from = 0, at, tag, name_s, name_e, j, tag_end, start_end, content_end;
 	double nums[8];
 	char q, *label, *alt, unclosed[16] = "";
+	size_t scanned_tag = SIZE_MAX, scanned_end = 0;
 	size_t unclosed_after = 0, scan_budget = SCAN_PER_BYTE * len + ELEMENT_LIMIT;
 	int n, any_close;
 
@@ -246,18 +268,15 @@ qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 			l->malformed++;
 			continue;
 		}
-		/* End of the start tag, quotes respected. */
-		for (q = 0; j < len; j++) {
-			if (q != 0) {
-				if (s[j] == q)
-					q = 0;
-			} else if (s[j] == '"' || s[j] == '\'') {
-				q = s[j];
-			} else if (s[j] == '>') {
-				break;
-			}
+		/* one scan per tag, however many data-bbox attributes it holds */
+		if (tag != scanned_tag) {
+			scanned_tag = tag;
+			scanned_end = start_tag_end(s, tag, j, len);
 		}
-		start_end = j < len ? j + 1 : len;
+		j = scanned_end;
+		/* the attributes end where the tag does, or where its scan stopped */
+		tag_end = j < len && s[j] == '>' ? j + 1 : j;
+		start_end = j < len && s[j] == '>' ? j + 1 : len;
 		label = NULL;
 		if (start_end < len && !(j > 0 && s[j - 1] == '/') &&
 		    !in_list(void_tags, s + name_s, name_e - name_s)) {
@@ -284,10 +303,10 @@ qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 				return qvl_fail(err, "boxes: out of memory");
 		}
 		if (label == NULL || label[0] == '\0') {
-			alt = html_attr(s + tag, start_end - tag, "alt");
+			alt = html_attr(s + tag, tag_end - tag, "alt");
 			if (alt == NULL || alt[0] == '\0') {
 				free(alt);
-				alt = html_attr(s + tag, start_end - tag, "class");
+				alt = html_attr(s + tag, tag_end - tag, "class");
 			}
 			if (alt != NULL && alt[0] != '\0') {
 				free(label);
@@ -318,24 +337,14 @@ qvl_bx_parse_points(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 	size_t from = 0, at, j, start_end;
 	char name[16], *x, *y, *label;
 	double xy[2];
-	int k, q, bad;
+	int k, bad;
 
 	while ((p = find(s, from, len, "<points")) != NULL) {
 		at = (size_t)(p - s);
 		from = at + 7;
 		if (from >= len || !is_space((unsigned char)s[from]))
 			continue;
-		/* End of the start tag, quotes respected; a long one is no model's. */
-		for (q = 0, j = from; j < len && j - at < TAG_LIMIT; j++) {
-			if (q != 0) {
-				if (s[j] == q)
-					q = 0;
-			} else if (s[j] == '"' || s[j] == '\'') {
-				q = s[j];
-			} else if (s[j] == '>') {
-				break;
-			}
-		}
+		j = start_tag_end(s, at, from, len);
 		if (j >= len)
 			break;	/* cut short */
 		if (s[j] != '>') {

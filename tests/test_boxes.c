@@ -227,10 +227,10 @@ test_lenient(void)
 static void
 test_linear(void)
 {
-	static const char *const units[] = {
+	const char *units[] = {
 		"{\\\"", "{\"\\\"", "{'", "{\"a\":[", "{\"", "{", "{a:", "<ref>", "<box>(",
 		"<points x1=\"1\" ", "{'a': '\"", "[{\"bbox_2d\": [1,", "<|box_start|>(1,2)",
-		"<p data-bbox=\"1 2 3 4\">x ",
+		"<p data-bbox=\"1 2 3 4\">x ", NULL,
 	};
 	size_t n = (size_t)1 << 20, k, u, ul;
 	qvl_box_list list;
@@ -241,6 +241,11 @@ test_linear(void)
 
 	if (text == NULL)
 		return;
+	/* a start tag never closed, with attribute after attribute */
+	char open_tag[3 + 150 * 20 + 1] = "<p ";
+	for (k = 0; k < 150; k++)
+		strcat(open_tag, "data-bbox=\"1 2 3 4\" ");
+	units[sizeof units / sizeof units[0] - 1] = open_tag;
 	for (u = 0; u < sizeof units / sizeof units[0]; u++) {
 		ul = strlen(units[u]);
 		for (k = 0; k < n; k++)
