@@ -326,6 +326,19 @@ fopen_new(const char *path)
 	return f;
 }
 
+/* Closes f, written as tmp, and renames it over path; f is closed whatever happens. */
+static int
+close_into_place(FILE *f, const char *tmp, const char *path, qvl_err *err)
+{
+	int bad = fflush(f) != 0 || ferror(f);
+
+	if (fclose(f) != 0 || bad)
+		return qvl_fail_errno(err, "%s: write", path);
+	if (rename(tmp, path) != 0)
+		return qvl_fail_errno(err, "rename %s", path);
+	return 0;
+}
+
 static int
 copy_file(const char *from, const char *to, qvl_err *err)
 {
@@ -351,17 +364,8 @@ copy_file(const char *from, const char *to, qvl_err *err)
 		qvl_fail_errno(err, "%s: read", from);
 		goto out;
 	}
-	if (fclose(out) != 0) {
-		out = NULL;
-		qvl_fail_errno(err, "%s: write", to);
-		goto out;
-	}
+	rc = close_into_place(out, tmp, to, err);
 	out = NULL;
-	if (rename(tmp, to) != 0) {
-		qvl_fail_errno(err, "rename %s", to);
-		goto out;
-	}
-	rc = 0;
 out:
 	if (out)
 		fclose(out);
@@ -474,20 +478,11 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 		if (progress)
 			progress(ctx, (long)i + 1, (long)n);
 	}
-	if (fflush(f) != 0 || ferror(f)) {
-		qvl_fail_errno(err, "%s: write", path);
-		goto out;
-	}
-	if (fclose(f) != 0) {
+	if (close_into_place(f, tmp, path, err) < 0) {
 		f = NULL;
-		qvl_fail_errno(err, "%s: write", path);
 		goto out;
 	}
 	f = NULL;
-	if (rename(tmp, path) != 0) {
-		qvl_fail_errno(err, "rename %s", path);
-		goto out;
-	}
 	tmp[0] = '\0';
 	if (copy_side_files(src, dst, err) < 0)
 		goto out;
