@@ -213,16 +213,77 @@ start_tag_end(const char *s, size_t at, size_t j, size_t len)
 	return j;
 }
 
+/* What the element scans of one answer share: the name of an element no </name> follows
+ * (and where it started), and the bytes still to scan. */
+struct element_scan {
+	char unclosed[16];
+	size_t unclosed_after, budget;
+};
+
+/* The label of the element whose start tag opens at `tag` and whose scan stopped at j:
+ * its text, else its alt= or class= attribute, else its name. */
+static int
+html_tag_label(const char *s, size_t len, size_t tag, size_t name_s, size_t name_e, size_t j,
+    struct element_scan *st, char **out)
+{
+	/* the attributes end where the tag does, or where its scan stopped */
+	size_t tag_end = j < len && s[j] == '>' ? j + 1 : j;
+	size_t start_end = j < len && s[j] == '>' ? j + 1 : len;
+	size_t content_end, nl = name_e - name_s;
+	char *label = NULL, *alt;
+	int any_close;
+
+	if (start_end < len && !(j > 0 && s[j - 1] == '/') &&
+	    !in_list(void_tags, s + name_s, nl)) {
+		/* No </name> anywhere after an earlier element: none after this one. */
+		if (st->unclosed[0] != '\0' && start_end >= st->unclosed_after &&
+		    name_eq(st->unclosed, strlen(st->unclosed), s + name_s, nl)) {
+			content_end = len;
+		} else {
+			content_end = html_element_end(s, start_end, len, s + name_s, nl,
+			    &any_close, &st->budget);
+			if (!any_close && nl < sizeof st->unclosed) {
+				memcpy(st->unclosed, s + name_s, nl);
+				st->unclosed[nl] = '\0';
+				st->unclosed_after = start_end;
+			}
+		}
+		if (content_end == len) {
+			/* Not closed (cut short): its text runs to the next tag. */
+			const char *lt = memchr(s + start_end, '<', len - start_end);
+
+			content_end = lt ? (size_t)(lt - s) : len;
+		}
+		if ((label = html_text(s + start_end, content_end - start_end)) == NULL)
+			return -1;
+	}
+	if (label == NULL || label[0] == '\0') {
+		alt = html_attr(s + tag, tag_end - tag, "alt");
+		if (alt == NULL || alt[0] == '\0') {
+			free(alt);
+			alt = html_attr(s + tag, tag_end - tag, "class");
+		}
+		free(label);
+		if (alt != NULL && alt[0] != '\0') {
+			label = alt;
+		} else {
+			free(alt);
+			label = strndup(s + name_s, nl);
+		}
+	}
+	*out = label;
+	return label == NULL ? -1 : 0;
+}
+
 int
 qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 {
 	const char *p;
-	size_t from = 0, at, tag, name_s, name_e, j, tag_end, start_end, content_end;
+	size_t from = 0, at, tag, name_s, name_e, j, scanned_tag = SIZE_MAX;
 	double nums[8];
-	char q, *label, *alt, unclosed[16] = "";
-	size_t scanned_tag = SIZE_MAX, scanned_end = 0;
-	size_t unclosed_after = 0, scan_budget = SCAN_PER_BYTE * len + ELEMENT_LIMIT;
-	int n, any_close;
+	char q, *tag_label = NULL;
+	struct element_scan st = { "", 0, SCAN_PER_BYTE * len + ELEMENT_LIMIT };
+	int n;
 
 	while ((p = find(s, from, len, "data-bbox")) != NULL) {
 		at = (size_t)(p - s);
@@ -268,59 +329,24 @@ qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 			l->malformed++;
 			continue;
 		}
-		/* one scan per tag, however many data-bbox attributes it holds */
+		/* One scan and one label per tag, however many data-bbox attributes it holds:
+		 * each attribute's own look for alt= across a never-closed tag made 1 MiB of
+		 * them cost a second. */
 		if (tag != scanned_tag) {
 			scanned_tag = tag;
-			scanned_end = start_tag_end(s, tag, j, len);
-		}
-		j = scanned_end;
-		/* the attributes end where the tag does, or where its scan stopped */
-		tag_end = j < len && s[j] == '>' ? j + 1 : j;
-		start_end = j < len && s[j] == '>' ? j + 1 : len;
-		label = NULL;
-		if (start_end < len && !(j > 0 && s[j - 1] == '/') &&
-		    !in_list(void_tags, s + name_s, name_e - name_s)) {
-			/* No </name> anywhere after an earlier element: none after this one. */
-			if (unclosed[0] != '\0' && start_end >= unclosed_after &&
-			    name_eq(unclosed, strlen(unclosed), s + name_s, name_e - name_s)) {
-				content_end = len;
-			} else {
-				content_end = html_element_end(s, start_end, len, s + name_s,
-				    name_e - name_s, &any_close, &scan_budget);
-				if (!any_close && name_e - name_s < sizeof unclosed) {
-					memcpy(unclosed, s + name_s, name_e - name_s);
-					unclosed[name_e - name_s] = '\0';
-					unclosed_after = start_end;
-				}
-			}
-			if (content_end == len) {
-				/* Not closed (cut short): its text runs to the next tag. */
-				const char *lt = memchr(s + start_end, '<', len - start_end);
-
-				content_end = lt ? (size_t)(lt - s) : len;
-			}
-			if ((label = html_text(s + start_end, content_end - start_end)) == NULL)
+			free(tag_label);
+			tag_label = NULL;
+			j = start_tag_end(s, tag, j, len);
+			if (html_tag_label(s, len, tag, name_s, name_e, j, &st, &tag_label) < 0)
 				return qvl_fail(err, "boxes: out of memory");
 		}
-		if (label == NULL || label[0] == '\0') {
-			alt = html_attr(s + tag, tag_end - tag, "alt");
-			if (alt == NULL || alt[0] == '\0') {
-				free(alt);
-				alt = html_attr(s + tag, tag_end - tag, "class");
-			}
-			if (alt != NULL && alt[0] != '\0') {
-				free(label);
-				label = alt;
-			} else {
-				free(alt);
-				free(label);
-				label = strndup(s + name_s, name_e - name_s);
-			}
-		}
-		if (qvl_bx_push_box(l, QVL_BOX_BBOX, QVL_FMT_HTML, QVL_COORDS_ABS, label, nums, 4, tag,
-		    err) < 0)
+		if (qvl_bx_push_box(l, QVL_BOX_BBOX, QVL_FMT_HTML, QVL_COORDS_ABS,
+		    strdup(tag_label), nums, 4, tag, err) < 0) {
+			free(tag_label);
 			return -1;
+		}
 	}
+	free(tag_label);
 	return 0;
 }
 
