@@ -117,37 +117,57 @@ html_text(const char *s, size_t len)
 	return text;
 }
 
+/* The value of the attribute whose name ends at *j: s[*vs..*ve), *j past it (past the
+ * closing quote, when there is one).  0: no '=' follows the name; -1: the text ends before
+ * the value does (what there is of it is the value: empty, or a quote never closed). */
+static int
+attr_value(const char *s, size_t len, size_t *j, size_t *vs, size_t *ve)
+{
+	size_t i = *j;
+	char q;
+
+	while (i < len && is_space((unsigned char)s[i]))
+		i++;
+	if (i >= len || s[i] != '=')
+		return 0;
+	i++;
+	while (i < len && is_space((unsigned char)s[i]))
+		i++;
+	if (i >= len) {
+		*vs = *ve = len;
+		return -1;
+	}
+	q = s[i];
+	if (q == '"' || q == '\'') {
+		*vs = ++i;
+		while (i < len && s[i] != q)
+			i++;
+		*ve = i;
+		if (i >= len)
+			return -1;
+		i++;
+	} else {
+		*vs = i;
+		while (i < len && !is_space((unsigned char)s[i]) && s[i] != '>')
+			i++;
+		*ve = i;
+	}
+	*j = i;
+	return 1;
+}
+
 /* The value of attribute `name` in the start tag s[0..len), decoded; NULL when absent. */
 static char *
 html_attr(const char *s, size_t len, const char *name)
 {
-	size_t nl = strlen(name), i, j, vs;
-	char q;
+	size_t nl = strlen(name), i, j, vs, ve;
 
 	for (i = 1; i + nl < len; i++) {
 		if (!is_space((unsigned char)s[i - 1]) || !name_eq(s + i, nl, name, nl))
 			continue;
 		j = i + nl;
-		while (j < len && is_space((unsigned char)s[j]))
-			j++;
-		if (j >= len || s[j] != '=')
-			continue;
-		j++;
-		while (j < len && is_space((unsigned char)s[j]))
-			j++;
-		if (j >= len)
-			return NULL;
-		q = s[j];
-		if (q == '"' || q == '\'') {
-			vs = ++j;
-			while (j < len && s[j] != q)
-				j++;
-		} else {
-			vs = j;
-			while (j < len && !is_space((unsigned char)s[j]) && s[j] != '>')
-				j++;
-		}
-		return html_text(s + vs, j - vs);
+		if (attr_value(s, len, &j, &vs, &ve) != 0)
+			return html_text(s + vs, ve - vs);
 	}
 	return NULL;
 }
@@ -279,11 +299,11 @@ int
 qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 {
 	const char *p;
-	size_t from = 0, at, tag, name_s, name_e, j, scanned_tag = SIZE_MAX;
+	size_t from = 0, at, tag, name_s, name_e, j, vs, ve, scanned_tag = SIZE_MAX;
 	double nums[8];
-	char q, *tag_label = NULL;
+	char *tag_label = NULL;
 	struct element_scan st = { "", 0, SCAN_PER_BYTE * len + ELEMENT_LIMIT };
-	int n;
+	int n, found;
 
 	while ((p = find(s, from, len, "data-bbox")) != NULL) {
 		at = (size_t)(p - s);
@@ -299,32 +319,11 @@ qvl_bx_parse_html(const char *s, size_t len, qvl_box_list *l, qvl_err *err)
 		for (name_e = name_s; name_e < at && is_name_char((unsigned char)s[name_e]); name_e++)
 			;
 		j = from;
-		while (j < len && is_space((unsigned char)s[j]))
-			j++;
-		if (j >= len || s[j] != '=')
+		if ((found = attr_value(s, len, &j, &vs, &ve)) == 0)
 			continue;
-		j++;
-		while (j < len && is_space((unsigned char)s[j]))
-			j++;
-		if (j >= len)
-			break;
-		q = s[j];
-		if (q == '"' || q == '\'') {
-			size_t vs = ++j;
-
-			while (j < len && s[j] != q)
-				j++;
-			if (j >= len)
-				break;	/* cut short inside the value */
-			n = qvl_bx_read_numbers(s + vs, j - vs, nums, 8);
-			j++;
-		} else {
-			size_t vs = j;
-
-			while (j < len && !is_space((unsigned char)s[j]) && s[j] != '>')
-				j++;
-			n = qvl_bx_read_numbers(s + vs, j - vs, nums, 8);
-		}
+		if (found < 0)
+			break;	/* cut short inside the value */
+		n = qvl_bx_read_numbers(s + vs, ve - vs, nums, 8);
 		if (n != 4) {
 			l->malformed++;
 			continue;
