@@ -1,5 +1,6 @@
 #include "tensor.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,6 +17,12 @@ static const struct {
 	[QVL_I8] = {"I8", 1},
 	[QVL_U8] = {"U8", 1},
 	[QVL_F64] = {"F64", 8},
+	[QVL_BOOL] = {"BOOL", 1},
+	[QVL_U16] = {"U16", 2},
+	[QVL_U32] = {"U32", 4},
+	[QVL_U64] = {"U64", 8},
+	[QVL_F8_E4M3] = {"F8_E4M3", 1},
+	[QVL_F8_E5M2] = {"F8_E5M2", 1},
 };
 
 const char *
@@ -44,7 +51,8 @@ qvl_dtype_size(qvl_dtype dtype)
 int
 qvl_dtype_is_float(qvl_dtype dtype)
 {
-	return dtype == QVL_F32 || dtype == QVL_F64 || dtype == QVL_BF16 || dtype == QVL_F16;
+	return dtype == QVL_F32 || dtype == QVL_F64 || dtype == QVL_BF16 || dtype == QVL_F16 ||
+	    dtype == QVL_F8_E4M3 || dtype == QVL_F8_E5M2;
 }
 
 int
@@ -111,6 +119,24 @@ qvl_f16_to_f32(uint16_t h)
 	return f;
 }
 
+float
+qvl_f8_to_f32(qvl_dtype dtype, uint8_t v)
+{
+	int sign = v >> 7, exp, mant;
+	float f;
+
+	/* E5M2 is the top byte of an F16, infinities and NaNs included */
+	if (dtype == QVL_F8_E5M2)
+		return qvl_f16_to_f32((uint16_t)(v << 8));
+	/* E4M3 (torch's float8_e4m3fn): bias 7, no infinities, S.1111.111 the only NaN */
+	exp = (v >> 3) & 15;
+	mant = v & 7;
+	if (exp == 15 && mant == 7)
+		return NAN;
+	f = exp == 0 ? ldexpf((float)mant, -9) : ldexpf((float)(8 + mant), exp - 10);
+	return sign ? -f : f;
+}
+
 void
 qvl_to_f32(qvl_dtype dtype, const void *src, size_t first, size_t n, float *dst)
 {
@@ -162,10 +188,34 @@ qvl_to_f32(qvl_dtype dtype, const void *src, size_t first, size_t n, float *dst)
 			dst[i] = (float)s[i];
 		break;
 	}
-	case QVL_U8: {
+	case QVL_U8: case QVL_BOOL: {
 		const uint8_t *s = (const uint8_t *)src + first;
 		for (i = 0; i < n; i++)
 			dst[i] = (float)s[i];
+		break;
+	}
+	case QVL_U16: {
+		const uint16_t *s = (const uint16_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = (float)s[i];
+		break;
+	}
+	case QVL_U32: {
+		const uint32_t *s = (const uint32_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = (float)s[i];
+		break;
+	}
+	case QVL_U64: {
+		const uint64_t *s = (const uint64_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = (float)s[i];
+		break;
+	}
+	case QVL_F8_E4M3: case QVL_F8_E5M2: {
+		const uint8_t *s = (const uint8_t *)src + first;
+		for (i = 0; i < n; i++)
+			dst[i] = qvl_f8_to_f32(dtype, s[i]);
 		break;
 	}
 	default:

@@ -19,6 +19,13 @@ typedef enum qvl_dtype {
 	QVL_I8,
 	QVL_U8,
 	QVL_F64,
+	/* the rest of safetensors' types, read and shown (qvl-dump), never computed with */
+	QVL_BOOL,
+	QVL_U16,
+	QVL_U32,
+	QVL_U64,
+	QVL_F8_E4M3,
+	QVL_F8_E5M2,
 	QVL_DTYPE_COUNT
 } qvl_dtype;
 
@@ -37,7 +44,7 @@ const char *qvl_dtype_name(qvl_dtype dtype);
 /* Returns 0 and sets *dtype for a known name ("F32", "BF16", ...), -1 otherwise. */
 int qvl_dtype_parse(const char *name, qvl_dtype *dtype);
 size_t qvl_dtype_size(qvl_dtype dtype);
-/* F32, F64, BF16 or F16. */
+/* F32, F64, BF16, F16 or one of the F8s. */
 int qvl_dtype_is_float(qvl_dtype dtype);
 
 /* Number of elements and bytes of a shape, checking every dimension is >= 0 and that neither
@@ -82,6 +89,8 @@ qvl_f32_to_bf16(float f)
 }
 
 float qvl_f16_to_f32(uint16_t h);
+/* One F8_E4M3 or F8_E5M2 value (dtype says which) as float. */
+float qvl_f8_to_f32(qvl_dtype dtype, uint8_t v);
 
 /* Converts n elements of any numeric dtype at src (element offset `first`) to float. */
 void qvl_to_f32(qvl_dtype dtype, const void *src, size_t first, size_t n, float *dst);

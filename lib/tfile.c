@@ -131,7 +131,12 @@ qvl_tensor_get(const qvl_tensor *t, size_t i)
 	case QVL_I32: return ((const int32_t *)t->data)[i];
 	case QVL_I16: return ((const int16_t *)t->data)[i];
 	case QVL_I8: return ((const int8_t *)t->data)[i];
-	case QVL_U8: return ((const uint8_t *)t->data)[i];
+	case QVL_U8: case QVL_BOOL: return ((const uint8_t *)t->data)[i];
+	case QVL_U16: return ((const uint16_t *)t->data)[i];
+	case QVL_U32: return ((const uint32_t *)t->data)[i];
+	case QVL_U64: return (double)((const uint64_t *)t->data)[i];
+	case QVL_F8_E4M3: case QVL_F8_E5M2:
+		return qvl_f8_to_f32(t->dtype, ((const uint8_t *)t->data)[i]);
 	default: return NAN;
 	}
 }
@@ -183,9 +188,11 @@ qvl_tensor_diff(const qvl_tensor *a, const qvl_tensor *ref, qvl_diff *d)
 	memset(d, 0, sizeof *d);
 	for (size_t i = 0; i < n; i++) {
 		double x = qvl_tensor_get(a, i), r = qvl_tensor_get(ref, i), diff;
-		if (a->dtype == QVL_I64 && ref->dtype == QVL_I64) {
-			/* past 2^53 two int64s can round to one double: compare them whole */
-			int64_t xi = ((const int64_t *)a->data)[i], ri = ((const int64_t *)ref->data)[i];
+		if (a->dtype == ref->dtype && (a->dtype == QVL_I64 || a->dtype == QVL_U64)) {
+			/* past 2^53 two 64-bit integers can round to one double: compare them
+			 * whole */
+			uint64_t xi = ((const uint64_t *)a->data)[i];
+			uint64_t ri = ((const uint64_t *)ref->data)[i];
 			diff = xi == ri ? 0 : fmax(fabs(x - r), 1);
 		} else if (isnan(x) && isnan(r))
 			diff = 0;
@@ -210,7 +217,7 @@ static const char *
 npy_descr(qvl_dtype dtype)
 {
 	switch (dtype) {
-	case QVL_F32: case QVL_BF16: return "<f4";
+	case QVL_F32: case QVL_BF16: case QVL_F8_E4M3: case QVL_F8_E5M2: return "<f4";
 	case QVL_F16: return "<f2";
 	case QVL_F64: return "<f8";
 	case QVL_I64: return "<i8";
@@ -218,6 +225,10 @@ npy_descr(qvl_dtype dtype)
 	case QVL_I16: return "<i2";
 	case QVL_I8: return "|i1";
 	case QVL_U8: return "|u1";
+	case QVL_BOOL: return "|b1";
+	case QVL_U16: return "<u2";
+	case QVL_U32: return "<u4";
+	case QVL_U64: return "<u8";
 	default: return NULL;
 	}
 }
@@ -249,12 +260,13 @@ qvl_write_npy(FILE *f, const qvl_tensor *t, qvl_err *err)
 	    (unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
 	if (fwrite(pre, 1, 10, f) != 10 || fwrite(dict, 1, len, f) != len)
 		return qvl_fail_errno(err, "write error");
-	if (t->dtype == QVL_BF16) {
+	/* numpy has no BF16 or F8: they go widened to float32, exactly */
+	if (t->dtype == QVL_BF16 || t->dtype == QVL_F8_E4M3 || t->dtype == QVL_F8_E5M2) {
 		size_t n = qvl_tensor_numel(t);
 		float buf[1024];
 		for (size_t i = 0; i < n; i += 1024) {
 			size_t k = n - i < 1024 ? n - i : 1024;
-			qvl_to_f32(QVL_BF16, t->data, i, k, buf);
+			qvl_to_f32(t->dtype, t->data, i, k, buf);
 			if (fwrite(buf, sizeof *buf, k, f) != k)
 				return qvl_fail_errno(err, "write error");
 		}

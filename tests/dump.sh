@@ -98,4 +98,59 @@ check_fails "text file is bad input" 1 "$BIN/qvl-dump" "$TMP/text.txt"
 check_fails "missing file is bad input" 1 "$BIN/qvl-dump" "$TMP/missing"
 check_fails "bad option is usage" 2 "$BIN/qvl-dump" --bogus
 check_fails "bad number is usage" 2 "$BIN/qvl-dump" -n x "$G/img_main.safetensors"
+# Every safetensors dtype (FP8 checkpoints, BOOL masks, unsigned ids) can be listed, shown,
+# compared and exported; numpy checks the .npy files, the F8s against their definitions.
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+	/usr/bin/python3 - "$TMP" <<'PY'
+import json, struct, sys
+import numpy as np
+tmp = sys.argv[1]
+b = np.arange(256, dtype=np.uint8)
+def e4m3(v):
+    s, e, m = v >> 7, (v >> 3) & 15, v & 7
+    if e == 15 and m == 7: return np.nan
+    x = m * 2.0 ** -9 if e == 0 else (1 + m / 8) * 2.0 ** (e - 7)
+    return -x if s else x
+def e5m2(v):
+    s, e, m = v >> 7, (v >> 2) & 31, v & 3
+    if e == 31: x = np.inf if m == 0 else np.nan
+    else: x = m * 2.0 ** -16 if e == 0 else (1 + m / 4) * 2.0 ** (e - 15)
+    return -x if s else x
+ts = {"bool": ("BOOL", np.array([1, 0, 1], np.uint8)),
+      "u16": ("U16", np.array([0, 65535, 7], np.uint16)),
+      "u32": ("U32", np.array([4294967295, 1], np.uint32)),
+      "u64": ("U64", np.array([2**64 - 1, 2**64 - 2, 5], np.uint64)),
+      "e4m3": ("F8_E4M3", b), "e5m2": ("F8_E5M2", b)}
+head, data = {}, b""
+for k, (dt, a) in ts.items():
+    head[k] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [len(data), len(data) + a.nbytes]}
+    data += a.tobytes()
+h = json.dumps(head).encode()
+h += b" " * (-len(h) % 8)
+open(tmp + "/dtypes.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + data)
+np.save(tmp + "/want_e4m3.npy", np.array([e4m3(int(v)) for v in b], np.float32))
+np.save(tmp + "/want_e5m2.npy", np.array([e5m2(int(v)) for v in b], np.float32))
+PY
+	check_grep "BOOL, U16, U32, U64, F8_E4M3, F8_E5M2 are listed" "F8_E5M2	\[256\]" \
+		"$BIN/qvl-dump" "$TMP/dtypes.safetensors"
+	check_grep "F8_E4M3 shown as numbers" "0 0.001953125 0.00390625 " \
+		"$BIN/qvl-dump" -n 3 --select e4m3 "$TMP/dtypes.safetensors"
+	check_grep "F8_E4M3 stats: largest 448, two NaNs" "min -448  max 448.*nan 2" \
+		"$BIN/qvl-dump" -s --select e4m3 "$TMP/dtypes.safetensors"
+	check "a file of every dtype compares equal to itself" "$BIN/qvl-dump" --compare \
+		"$TMP/dtypes.safetensors" "$TMP/dtypes.safetensors"
+	check "every dtype exports to .npy" "$BIN/qvl-dump" --npy "$TMP/dtnpy" "$TMP/dtypes.safetensors"
+	check "numpy reads them: values exact, F8s widened to float32" /usr/bin/python3 -c "
+import numpy as np
+d = '$TMP/dtnpy/'
+assert np.load(d + 'bool.npy').tolist() == [True, False, True]
+assert np.load(d + 'u16.npy').tolist() == [0, 65535, 7]
+assert np.load(d + 'u32.npy').tolist() == [4294967295, 1]
+assert np.load(d + 'u64.npy').tolist() == [2**64 - 1, 2**64 - 2, 5]
+for k in ('e4m3', 'e5m2'):
+    got, want = np.load(d + k + '.npy'), np.load('$TMP/want_' + k + '.npy')
+    assert got.dtype == np.float32 and np.array_equal(got, want, equal_nan=True), k
+"
+fi
+
 finish
