@@ -611,6 +611,9 @@ main(int argc, char **argv)
 		grid[2] = rw / opt.pp.patch_size;
 		meta = image_meta("assumed", "image", (int)opt.assume_w, (int)opt.assume_h, rw, rh,
 		    grid);
+		/* what an image of that size without a density would get (do_image) */
+		if (opt.dpi_from > 0)
+			json_object_set_new(meta, "dpi", pair(opt.dpi_from, opt.dpi_from, 0));
 		if (sx != 1 || sy != 1)
 			json_object_set_new(meta, "dpi_scale", pair(sx, sy, 0));
 		info_line(meta);

@@ -23,6 +23,8 @@ check_grep video_odd '\[192, 1176\].*"frames":3' sh -c "$R --video $G/video_clip
 # sizes without pixels
 check_grep info '"resized_size":\[364,252\].*"tokens":117' $R --info $G/img_main_main.png
 check_grep assume '"resized_size":\[588,840\]' $R --info --assume-size 2480x3508 --dpi 300:72
+# the same meta as an image of that size with no density: --dpi FROM:TO says it is FROM
+check_grep assume_dpi '"dpi":\[300\.0,300\.0\],"dpi_scale"' $R --info --assume-size 2480x3508 --dpi 300:72
 check_grep tokens '"tokens":16\b' $R --info --assume-size 1000x1000 --max-tokens 16
 check_grep min_tokens '"resized_size":\[252,252\]' $R --info --assume-size 10x10 --min-tokens 81
 check_grep size '"resized_size":\[644,476\]' $R --info --size 640x480 $G/img_main_main.png
