@@ -139,6 +139,19 @@ probe(void)
 	}
 }
 
+int
+qvl_cpu_check_env(qvl_err *err)
+{
+	const char *cap = getenv("QVL_CPU");
+
+	if (cap == NULL || *cap == '\0')
+		return 0;
+	for (int l = QVL_CPU_GENERIC; l <= QVL_CPU_AVX512BF16; l++)
+		if (strcmp(cap, qvl_cpu_level_name((qvl_cpu_level)l)) == 0)
+			return 0;
+	return qvl_fail(err, "QVL_CPU: '%s' is not generic, avx2, avx512 or avx512bf16", cap);
+}
+
 const qvl_cpu *
 qvl_cpu_get(void)
 {

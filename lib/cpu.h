@@ -9,6 +9,8 @@
 #ifndef QVL_CPU_H
 #define QVL_CPU_H
 
+#include "err.h"
+
 typedef enum qvl_cpu_level {
 	QVL_CPU_GENERIC,    /* plain C, vectorized by the compiler for the build's -march */
 	QVL_CPU_AVX2,       /* AVX2 + FMA + F16C */
@@ -28,6 +30,9 @@ typedef struct qvl_cpu {
 /* The probe's result; the first call probes (thread-safe), later calls return the same. */
 const qvl_cpu *qvl_cpu_get(void);
 const char *qvl_cpu_level_name(qvl_cpu_level level);
+/* -1 when QVL_CPU is set to something that names no level (a typo would otherwise leave
+ * the kernels, AMX included, as they are, and the user none the wiser). */
+int qvl_cpu_check_env(qvl_err *err);
 
 /* 1 when AMX tile instructions run in this process (after the tile state is granted), 0
  * when they fault with SIGILL (caught); for the probe and its test. */

@@ -1,4 +1,5 @@
 #include "pool.h"
+#include "cpu.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -212,6 +213,8 @@ qvl_pool_new(int nthreads, qvl_err *err)
 {
 	qvl_pool *pool;
 
+	if (qvl_cpu_check_env(err) < 0)
+		return NULL;
 	if (nthreads <= 0)
 		nthreads = qvl_cpu_count();
 	if (nthreads > 1024)

@@ -57,6 +57,10 @@ check_stderr "an upscale past memory" 1 'image: [0-9]+x[0-9]+ needs [0-9.]+ GB b
 check_stderr "pixel_values past memory" 1 'patchify: pixel_values needs [0-9.]+ MB but only 10.5 MB' \
 	env QVL_MEM_LIMIT=10M $BIN/qvl-resize --min-pixels 1000000 "$IMG"
 check "QVL_MEM_LIMIT=0 turns the check off" env QVL_MEM_LIMIT=0 $BIN/qvl-resize -o "$TMP/ok.pix" "$IMG"
+# a typo in QVL_CPU does not leave the kernels (and AMX) as they were, unseen
+check_stderr "QVL_CPU names no level" 1 "QVL_CPU: 'avx-512' is not generic, avx2, avx512 or avx512bf16" \
+	env QVL_CPU=avx-512 $BIN/qvl-vit -m "$TINY" "$TMP/ok.pix"
+check "QVL_CPU empty is unset" sh -c "QVL_CPU= $BIN/qvl-vit -m $TINY $TMP/ok.pix >/dev/null"
 
 # --- streams ------------------------------------------------------------------------------
 # rec NAME DTYPE SHAPE [PAYLOAD-BYTES]: a record header (and that many zero bytes)
