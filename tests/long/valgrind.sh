@@ -52,6 +52,8 @@ vg() {
 }
 G=$DATA/golden/tiny
 vg resize $VG $VB/qvl-resize -o "$TMP/pix" "$G/img_main_main.png" "$G/img_small_minpix_small.jpg"
+# every pixel of an interlaced image under 8 bits written through libpng's pass merging
+vg "resize, interlaced 2-bit PNG" $VG $VB/qvl-resize --info "$DATA/resize/p2i.png"
 vg "resize --video" $VG $VB/qvl-resize --video -o "$TMP/vid" "$G"/video_clip_f*.png
 vg vit bash -c "$VG $VB/qvl-vit -t 1 $TMP/pix >$TMP/vh"
 vg merge bash -c "$VG $VB/qvl-merge -t 1 $TMP/vh >$TMP/emb"
