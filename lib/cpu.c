@@ -74,6 +74,18 @@ qvl_cpu_amx_runs(void)
 	return ran;
 }
 
+/* 0 and *level for a level's name in QVL_CPU ("avx2", ...), -1 for any other. */
+static int
+level_named(const char *name, qvl_cpu_level *level)
+{
+	for (int l = QVL_CPU_GENERIC; l <= QVL_CPU_AVX512BF16; l++)
+		if (strcmp(name, qvl_cpu_level_name((qvl_cpu_level)l)) == 0) {
+			*level = (qvl_cpu_level)l;
+			return 0;
+		}
+	return -1;
+}
+
 static void
 probe(void)
 {
@@ -81,6 +93,7 @@ probe(void)
 	uint64_t xcr0 = 0;
 	int osxsave, ymm_ok, zmm_ok, tile_ok;
 	const char *cap;
+	qvl_cpu_level named;
 
 	memset(&probed, 0, sizeof probed);
 	max = (unsigned)__get_cpuid_max(0, NULL);
@@ -129,13 +142,10 @@ probe(void)
 		probed.level = QVL_CPU_AVX2;
 	else
 		probed.level = QVL_CPU_GENERIC;
-	if ((cap = getenv("QVL_CPU")) != NULL) {
-		for (int l = QVL_CPU_GENERIC; l <= QVL_CPU_AVX512BF16; l++)
-			if (strcmp(cap, qvl_cpu_level_name((qvl_cpu_level)l)) == 0) {
-				if (l < (int)probed.level)
-					probed.level = (qvl_cpu_level)l;
-				probed.amx = 0; /* a named level has no AMX */
-			}
+	if ((cap = getenv("QVL_CPU")) != NULL && level_named(cap, &named) == 0) {
+		if (named < probed.level)
+			probed.level = named;
+		probed.amx = 0; /* a named level has no AMX */
 	}
 }
 
@@ -143,12 +153,10 @@ int
 qvl_cpu_check_env(qvl_err *err)
 {
 	const char *cap = getenv("QVL_CPU");
+	qvl_cpu_level named;
 
-	if (cap == NULL || *cap == '\0')
+	if (cap == NULL || *cap == '\0' || level_named(cap, &named) == 0)
 		return 0;
-	for (int l = QVL_CPU_GENERIC; l <= QVL_CPU_AVX512BF16; l++)
-		if (strcmp(cap, qvl_cpu_level_name((qvl_cpu_level)l)) == 0)
-			return 0;
 	return qvl_fail(err, "QVL_CPU: '%s' is not generic, avx2, avx512 or avx512bf16", cap);
 }
 

@@ -137,6 +137,27 @@ qvl_f8_to_f32(qvl_dtype dtype, uint8_t v)
 	return sign ? -f : f;
 }
 
+double
+qvl_dtype_get(qvl_dtype dtype, const void *data, size_t i)
+{
+	switch (dtype) {
+	case QVL_F32: return ((const float *)data)[i];
+	case QVL_F64: return ((const double *)data)[i];
+	case QVL_BF16: return qvl_bf16_to_f32(((const uint16_t *)data)[i]);
+	case QVL_F16: return qvl_f16_to_f32(((const uint16_t *)data)[i]);
+	case QVL_F8_E4M3: case QVL_F8_E5M2: return qvl_f8_to_f32(dtype, ((const uint8_t *)data)[i]);
+	case QVL_I64: return (double)((const int64_t *)data)[i];
+	case QVL_I32: return ((const int32_t *)data)[i];
+	case QVL_I16: return ((const int16_t *)data)[i];
+	case QVL_I8: return ((const int8_t *)data)[i];
+	case QVL_U64: return (double)((const uint64_t *)data)[i];
+	case QVL_U32: return ((const uint32_t *)data)[i];
+	case QVL_U16: return ((const uint16_t *)data)[i];
+	case QVL_U8: case QVL_BOOL: return ((const uint8_t *)data)[i];
+	default: return NAN;
+	}
+}
+
 void
 qvl_to_f32(qvl_dtype dtype, const void *src, size_t first, size_t n, float *dst)
 {
@@ -158,50 +179,9 @@ qvl_to_f32(qvl_dtype dtype, const void *src, size_t first, size_t n, float *dst)
 			dst[i] = qvl_f16_to_f32(s[i]);
 		break;
 	}
-	case QVL_F64: {
-		const double *s = (const double *)src + first;
-		for (i = 0; i < n; i++)
-			dst[i] = (float)s[i];
-		break;
-	}
+	/* 64-bit integers round to float once, not through double */
 	case QVL_I64: {
 		const int64_t *s = (const int64_t *)src + first;
-		for (i = 0; i < n; i++)
-			dst[i] = (float)s[i];
-		break;
-	}
-	case QVL_I32: {
-		const int32_t *s = (const int32_t *)src + first;
-		for (i = 0; i < n; i++)
-			dst[i] = (float)s[i];
-		break;
-	}
-	case QVL_I16: {
-		const int16_t *s = (const int16_t *)src + first;
-		for (i = 0; i < n; i++)
-			dst[i] = (float)s[i];
-		break;
-	}
-	case QVL_I8: {
-		const int8_t *s = (const int8_t *)src + first;
-		for (i = 0; i < n; i++)
-			dst[i] = (float)s[i];
-		break;
-	}
-	case QVL_U8: case QVL_BOOL: {
-		const uint8_t *s = (const uint8_t *)src + first;
-		for (i = 0; i < n; i++)
-			dst[i] = (float)s[i];
-		break;
-	}
-	case QVL_U16: {
-		const uint16_t *s = (const uint16_t *)src + first;
-		for (i = 0; i < n; i++)
-			dst[i] = (float)s[i];
-		break;
-	}
-	case QVL_U32: {
-		const uint32_t *s = (const uint32_t *)src + first;
 		for (i = 0; i < n; i++)
 			dst[i] = (float)s[i];
 		break;
@@ -212,15 +192,11 @@ qvl_to_f32(qvl_dtype dtype, const void *src, size_t first, size_t n, float *dst)
 			dst[i] = (float)s[i];
 		break;
 	}
-	case QVL_F8_E4M3: case QVL_F8_E5M2: {
-		const uint8_t *s = (const uint8_t *)src + first;
-		for (i = 0; i < n; i++)
-			dst[i] = qvl_f8_to_f32(dtype, s[i]);
-		break;
-	}
 	default:
+		/* every other type is exact in double */
 		for (i = 0; i < n; i++)
-			dst[i] = 0;
+			dst[i] = (unsigned)dtype < QVL_DTYPE_COUNT ?
+			    (float)qvl_dtype_get(dtype, src, first + i) : 0;
 	}
 }
 

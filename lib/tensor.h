@@ -92,6 +92,8 @@ float qvl_f16_to_f32(uint16_t h);
 /* One F8_E4M3 or F8_E5M2 value (dtype says which) as float. */
 float qvl_f8_to_f32(qvl_dtype dtype, uint8_t v);
 
+/* Element i of data of the given dtype, as a double (NaN for no dtype). */
+double qvl_dtype_get(qvl_dtype dtype, const void *data, size_t i);
 /* Converts n elements of any numeric dtype at src (element offset `first`) to float. */
 void qvl_to_f32(qvl_dtype dtype, const void *src, size_t first, size_t n, float *dst);
 

@@ -122,23 +122,7 @@ qvl_tfile_close(qvl_tfile *tf)
 double
 qvl_tensor_get(const qvl_tensor *t, size_t i)
 {
-	switch (t->dtype) {
-	case QVL_F32: return ((const float *)t->data)[i];
-	case QVL_F64: return ((const double *)t->data)[i];
-	case QVL_BF16: return qvl_bf16_to_f32(((const uint16_t *)t->data)[i]);
-	case QVL_F16: return qvl_f16_to_f32(((const uint16_t *)t->data)[i]);
-	case QVL_I64: return (double)((const int64_t *)t->data)[i];
-	case QVL_I32: return ((const int32_t *)t->data)[i];
-	case QVL_I16: return ((const int16_t *)t->data)[i];
-	case QVL_I8: return ((const int8_t *)t->data)[i];
-	case QVL_U8: case QVL_BOOL: return ((const uint8_t *)t->data)[i];
-	case QVL_U16: return ((const uint16_t *)t->data)[i];
-	case QVL_U32: return ((const uint32_t *)t->data)[i];
-	case QVL_U64: return (double)((const uint64_t *)t->data)[i];
-	case QVL_F8_E4M3: case QVL_F8_E5M2:
-		return qvl_f8_to_f32(t->dtype, ((const uint8_t *)t->data)[i]);
-	default: return NAN;
-	}
+	return qvl_dtype_get(t->dtype, t->data, i);
 }
 
 void
@@ -260,8 +244,8 @@ qvl_write_npy(FILE *f, const qvl_tensor *t, qvl_err *err)
 	    (unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
 	if (fwrite(pre, 1, 10, f) != 10 || fwrite(dict, 1, len, f) != len)
 		return qvl_fail_errno(err, "write error");
-	/* numpy has no BF16 or F8: they go widened to float32, exactly */
-	if (t->dtype == QVL_BF16 || t->dtype == QVL_F8_E4M3 || t->dtype == QVL_F8_E5M2) {
+	/* numpy has no BF16 or F8: npy_descr gave them float32, widened exactly */
+	if (t->dtype != QVL_F32 && strcmp(descr, "<f4") == 0) {
 		size_t n = qvl_tensor_numel(t);
 		float buf[1024];
 		for (size_t i = 0; i < n; i += 1024) {
