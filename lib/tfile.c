@@ -18,7 +18,8 @@ qvl_tfile *
 qvl_tfile_open(const char *path, qvl_err *err)
 {
 	qvl_tfile *tf = calloc(1, sizeof *tf);
-	const char *name = path == NULL || strcmp(path, "-") == 0 ? "<stdin>" : path;
+	int is_stdin = path == NULL || strcmp(path, "-") == 0;
+	const char *name = is_stdin ? "<stdin>" : path;
 	unsigned char magic[9];
 	size_t got = 0;
 
@@ -27,7 +28,7 @@ qvl_tfile_open(const char *path, qvl_err *err)
 		return NULL;
 	}
 	struct stat st;
-	if (name[0] != '<' && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (!is_stdin && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		/* a model directory: its (possibly sharded) checkpoint */
 		if ((tf->weights = qvl_weights_open(path, err)) == NULL) {
 			free(tf);
@@ -35,7 +36,7 @@ qvl_tfile_open(const char *path, qvl_err *err)
 		}
 		return tf;
 	}
-	if (name[0] == '<') {
+	if (is_stdin) {
 		tf->f = stdin;
 	} else if ((tf->f = fopen(path, "rb")) == NULL) {
 		qvl_fail_errno(err, "%s", path);
