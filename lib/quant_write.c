@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "kernels.h"
 #include "tensor.h"
 
@@ -421,7 +422,11 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 	int rc = -1, made_dir = 0;
 
 	tmp[0] = '\0';
-	/* the model first: a bad one leaves no empty output directory behind */
+	/* the model first: a bad one leaves no empty output directory behind, and its
+	 * config.json is copied as it is, so it must be one the programs will load */
+	qvl_config cfg;
+	if (qvl_config_load(src, &cfg, err) < 0)
+		return -1;
 	if ((w = qvl_weights_open(src, err)) == NULL)
 		return -1;
 	if (qvl_weights_find(w, "model.embed_tokens.weight.q8") != NULL ||

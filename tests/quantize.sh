@@ -72,4 +72,9 @@ PY
 check_grep "NaN weight refused" 'up_proj.weight.q8: row 2: weights that are not finite' \
 	"$Q" -m "$TMP/nan" --type q8 -o "$TMP/nan-q8"
 check "no directory left" test ! -e "$TMP/nan-q8"
+# the config is copied as it is: one the programs would refuse is refused here, before any work
+mkdir -p "$TMP/badcfg" && ln -s "$TINY"/* "$TMP/badcfg"/ && rm "$TMP/badcfg/config.json"
+echo '{"model_type": "qwen2_5_vl", "hidden_size": "big"}' > "$TMP/badcfg/config.json"
+check_grep "bad config refused" 'config.json' "$Q" -m "$TMP/badcfg" --type q8 -o "$TMP/badcfg-q8"
+check "and no directory made" test ! -e "$TMP/badcfg-q8"
 finish
