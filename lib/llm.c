@@ -122,10 +122,6 @@ qvl_llm_new(const qvl_weights *w, const qvl_config *cfg, qvl_err *err)
 	m->eps = (float)tc->rms_norm_eps;
 	m->scale = (float)(1.0 / sqrt((double)m->head_dim));
 
-	/* Newer transformers save the text model under model.language_model. */
-	if (qvl_weights_find(w, "model.embed_tokens.weight") == NULL &&
-	    qvl_weights_find(w, "model.language_model.embed_tokens.weight") != NULL)
-		prefix = "model.language_model.";
 	m->embed = get(w, prefix, "embed_tokens.weight", 2, m->vocab, m->hidden, err);
 	if (m->embed == NULL) {
 		qvl_err_prefix(err, "language model");

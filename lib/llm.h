@@ -22,7 +22,7 @@ typedef struct qvl_llm qvl_llm;
 typedef void (*qvl_llm_hook)(void *ctx, int layer, const float *x, int64_t n);
 
 /* Binds the language-model tensors of w (borrowed: keep it open) and checks their shapes
- * against cfg.  Weight names may carry the "model." or "model.language_model." prefix. */
+ * against cfg (either layout of the names: see qvl_weights_find). */
 qvl_llm *qvl_llm_new(const qvl_weights *w, const qvl_config *cfg, qvl_err *err);
 void qvl_llm_free(qvl_llm *m);
 const qvl_config *qvl_llm_config(const qvl_llm *m);

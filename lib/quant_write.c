@@ -104,12 +104,19 @@ add_out(struct out_tensor **outs, size_t *n, size_t *cap, const char *name,
 	return qvl_shape_size(shape, ndim, dtype, NULL, &o->bytes, err);
 }
 
+/* The token table, in the original layout or transformers 4.52's. */
+static int
+is_embed_table(const char *name)
+{
+	return strcmp(name, "model.embed_tokens.weight") == 0 ||
+	    strcmp(name, "model.language_model.embed_tokens.weight") == 0;
+}
+
 /* The matrix the lm_head product reads: the explicit lm_head, or the tied table's copy. */
 static int
 is_head(const char *name, int tied)
 {
-	return strcmp(name, "lm_head.weight") == 0 ||
-	    (tied && strcmp(name, "model.embed_tokens.weight") == 0);
+	return strcmp(name, "lm_head.weight") == 0 || (tied && is_embed_table(name));
 }
 
 static int
@@ -128,7 +135,7 @@ plan(const qvl_weights *w, qvl_quant_type type, struct out_tensor **outs, size_t
 		int quant = qvl_quant_wanted(name, t);
 		/* Tied embeddings: the table stays for lookups, a quantized copy serves as
 		 * lm_head, the one product that reads it whole. */
-		int tied_table = tied && strcmp(name, "model.embed_tokens.weight") == 0 &&
+		int tied_table = tied && is_embed_table(name) &&
 		    t->ndim == 2 && t->shape[1] >= QVL_QBLOCK;
 		int copy = !quant || tied_table;
 		/* The logits are the output itself: q4's error there would reach the tokens

@@ -396,8 +396,8 @@ qvl_weights_at(const qvl_weights *w, size_t i)
 	return i < w->nentries ? &w->entries[i].t : NULL;
 }
 
-const qvl_tensor *
-qvl_weights_find(const qvl_weights *w, const char *name)
+static const qvl_tensor *
+find_exact(const qvl_weights *w, const char *name)
 {
 	struct entry key = {(char *)name, {0}}, *e;
 
@@ -405,6 +405,26 @@ qvl_weights_find(const qvl_weights *w, const char *name)
 		return NULL;
 	e = bsearch(&key, w->entries, w->nentries, sizeof *w->entries, entry_cmp);
 	return e ? &e->t : NULL;
+}
+
+/* Fine-tunes saved by transformers 4.52 and later name the vision tower model.visual.* and
+ * the text model model.language_model.* (lm_head stays): a name of the original layout finds
+ * its tensor under either. */
+const qvl_tensor *
+qvl_weights_find(const qvl_weights *w, const char *name)
+{
+	const qvl_tensor *t = find_exact(w, name);
+	char alias[256];
+	int n = -1;
+
+	if (t != NULL)
+		return t;
+	if (strncmp(name, "visual.", 7) == 0)
+		n = snprintf(alias, sizeof alias, "model.%s", name);
+	else if (strncmp(name, "model.", 6) == 0 && strncmp(name, "model.visual.", 13) != 0 &&
+	    strncmp(name, "model.language_model.", 21) != 0)
+		n = snprintf(alias, sizeof alias, "model.language_model.%s", name + 6);
+	return n > 0 && n < (int)sizeof alias ? find_exact(w, alias) : NULL;
 }
 
 const qvl_tensor *

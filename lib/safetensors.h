@@ -25,7 +25,8 @@ size_t qvl_weights_count(const qvl_weights *w);
 /* The i-th tensor in name order, and its name. */
 const char *qvl_weights_name(const qvl_weights *w, size_t i);
 const qvl_tensor *qvl_weights_at(const qvl_weights *w, size_t i);
-/* The tensor called name, or NULL. */
+/* The tensor called name, or NULL; a name of the original checkpoints' layout (visual.*,
+ * model.*) also finds transformers 4.52's (model.visual.*, model.language_model.*). */
 const qvl_tensor *qvl_weights_find(const qvl_weights *w, const char *name);
 /* The tensor called name, checked to have exactly this shape (ndim dims) and a floating
  * dtype (F32, F16, BF16); error naming the tensor otherwise. */

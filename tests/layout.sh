@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# tests/layout.sh: checkpoints saved by transformers 4.52 and later name the vision tower
+# model.visual.* and the text model model.language_model.* (lm_head stays).  Both test
+# models rewritten that way, and sharded as the hub does, give the same bytes in every
+# program, quantized or not.
+source "$(dirname "$0")/lib.sh"
+
+relayout() { # model dir -> new-layout sharded copy
+	mkdir -p "$2" && cp "$1"/*.json "$1"/*.txt "$2"/ 2>/dev/null
+	rm -f "$2/model.safetensors.index.json"
+	/usr/bin/python3 - "$1/model.safetensors" "$2" <<'PY'
+import json, re, struct, sys
+src, out = sys.argv[1], sys.argv[2]
+b = open(src, 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+head = json.loads(b[8:8 + n])
+meta = head.pop('__metadata__', None)
+def rename(k):
+    if k.startswith('visual.'):
+        return 'model.' + k
+    return re.sub(r'^model\.', 'model.language_model.', k)
+names = sorted(head)
+shards = [names[1::2], names[0::2]]
+index = {}
+for i, part in enumerate(shards):
+    fn = 'model-%05d-of-00002.safetensors' % (i + 1)
+    h, data, off = {}, b'', 0
+    for k in part:
+        t = head[k]
+        s, e = t['data_offsets']
+        h[rename(k)] = {'dtype': t['dtype'], 'shape': t['shape'], 'data_offsets': [off, off + e - s]}
+        data += b[8 + n + s:8 + n + e]
+        off += e - s
+        index[rename(k)] = fn
+    if meta:
+        h['__metadata__'] = meta
+    hj = json.dumps(h).encode()
+    hj += b' ' * (-len(hj) % 8)
+    open(out + '/' + fn, 'wb').write(struct.pack('<Q', len(hj)) + hj + data)
+json.dump({'metadata': {}, 'weight_map': index}, open(out + '/model.safetensors.index.json', 'w'))
+PY
+}
+
+"$BIN/qvl-resize" --max-pixels 60000 examples/docs/letter.png > "$TMP/img.qvl" ||
+	echo "FAIL resize"
+for m in tiny untied; do
+	src=$DATA/models/$m new=$TMP/$m-new
+	check "$m rewritten in the new layout" relayout "$src" "$new"
+	check_grep "$m: no name of the old layout left" 'model.language_model.layers.0' \
+		"$BIN/qvl-dump" "$new"
+	for d in "$src" "$new"; do
+		tag=${d##*/}
+		check "$m: vit + merge ($tag)" sh -c "'$BIN/qvl-vit' -m '$d' '$TMP/img.qvl' |
+		    '$BIN/qvl-merge' -m '$d' > '$TMP/$tag.emb'"
+		check "$m: decode ($tag)" sh -c "'$BIN/qvl-decode' -m '$d' --json --max-tokens 8 \
+		    -p 'Read it. <image>' '$TMP/$tag.emb' > '$TMP/$tag.json'"
+		check "$m: quantize ($tag)" "$BIN/qvl-quantize" -q -m "$d" --type q8 -o "$TMP/$tag-q8"
+		check "$m: decode q8 ($tag)" sh -c "'$BIN/qvl-decode' -m '$TMP/$tag-q8' --json \
+		    --max-tokens 8 -p 'Read it. <image>' '$TMP/$tag.emb' > '$TMP/$tag-q8.json'"
+	done
+	check "$m: same image embeddings" cmp "$TMP/$m.emb" "$TMP/$m-new.emb"
+	answer() { grep -o '"text":"[^"]*","tokens":\[[^]]*\]' "$1"; }
+	check "$m: same answer" cmp <(answer "$TMP/$m.json") <(answer "$TMP/$m-new.json")
+	check "$m: same q8 answer" cmp <(answer "$TMP/$m-q8.json") <(answer "$TMP/$m-new-q8.json")
+	check "$m: answers not empty" test -n "$(answer "$TMP/$m.json")"
+done
+finish
