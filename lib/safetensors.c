@@ -427,6 +427,27 @@ qvl_weights_find(const qvl_weights *w, const char *name)
 	return n > 0 && n < (int)sizeof alias ? find_exact(w, alias) : NULL;
 }
 
+#define QUANTIZE_HINT "qvl-quantize makes 8 or 4 bits from the BF16 checkpoint"
+
+/* NAME's matrix stored as another tool's packed integers (NAME without "weight" plus
+ * qweight for GPTQ and AWQ, weight_packed for compressed-tensors). */
+static int
+other_quantizer(const qvl_weights *w, const char *name)
+{
+	static const char *packed[] = {"qweight", "weight_packed"};
+	size_t len = strlen(name);
+	char other[512];
+
+	if (len < 6 || strcmp(name + len - 6, "weight") != 0 || len > 256)
+		return 0;
+	for (size_t i = 0; i < sizeof packed / sizeof *packed; i++) {
+		snprintf(other, sizeof other, "%.*s%s", (int)(len - 6), name, packed[i]);
+		if (qvl_weights_find(w, other) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
 const qvl_tensor *
 qvl_weights_get(const qvl_weights *w, const char *name, int ndim, const int64_t *shape,
     qvl_err *err)
@@ -435,12 +456,16 @@ qvl_weights_get(const qvl_weights *w, const char *name, int ndim, const int64_t 
 	char want[128], got[128];
 
 	if (t == NULL) {
-		qvl_fail(err, "checkpoint has no tensor %s", name);
+		qvl_fail(err, "checkpoint has no tensor %s%s", name, other_quantizer(w, name) ?
+		    ": its matrices were packed by another quantizer (GPTQ, AWQ or "
+		    "compressed-tensors): qvl reads BF16, F16 or F32 weights, and " QUANTIZE_HINT : "");
 		return NULL;
 	}
 	if (t->dtype != QVL_BF16 && t->dtype != QVL_F16 && t->dtype != QVL_F32) {
-		qvl_fail(err, "tensor %s: dtype %s, want a float type", name,
-		    qvl_dtype_name(t->dtype));
+		qvl_fail(err, "tensor %s: dtype %s%s, want BF16, F16 or F32%s", name,
+		    qvl_dtype_name(t->dtype), t->dtype == QVL_F8_E4M3 || t->dtype == QVL_F8_E5M2 ?
+		    " (an FP8 checkpoint)" : "", t->dtype == QVL_I64 || t->dtype == QVL_I32 ||
+		    t->dtype == QVL_BOOL ? "" : "; " QUANTIZE_HINT);
 		return NULL;
 	}
 	if (t->ndim != ndim || memcmp(t->shape, shape, (size_t)ndim * sizeof *shape) != 0) {

@@ -2,7 +2,7 @@
 # tests/layout.sh: checkpoints saved by transformers 4.52 and later name the vision tower
 # model.visual.* and the text model model.language_model.* (lm_head stays).  Both test
 # models rewritten that way, and sharded as the hub does, give the same bytes in every
-# program, quantized or not.
+# program, quantized or not.  Checkpoints quantized by other tools are refused by name.
 source "$(dirname "$0")/lib.sh"
 
 relayout() { # model dir -> new-layout sharded copy
@@ -64,4 +64,47 @@ for m in tiny untied; do
 	check "$m: same q8 answer" cmp <(answer "$TMP/$m-q8.json") <(answer "$TMP/$m-new-q8.json")
 	check "$m: answers not empty" test -n "$(answer "$TMP/$m.json")"
 done
+
+# Another quantizer's checkpoints: GPTQ/AWQ packed int32 (q_proj.qweight, .qzeros, .scales)
+# and FP8 (F8_E4M3 weights and a weight_scale)
+/usr/bin/python3 - "$DATA/models/tiny/model.safetensors" "$TMP" <<'PY'
+import json, struct, sys
+src, tmp = sys.argv[1], sys.argv[2]
+b = open(src, 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+head = json.loads(b[8:8 + n])
+head.pop('__metadata__', None)
+def write(path, tensors):
+    h, data = {}, b''
+    for k, (dt, shape, raw) in sorted(tensors.items()):
+        h[k] = {'dtype': dt, 'shape': shape, 'data_offsets': [len(data), len(data) + len(raw)]}
+        data += raw
+    hj = json.dumps(h).encode()
+    hj += b' ' * (-len(hj) % 8)
+    open(path, 'wb').write(struct.pack('<Q', len(hj)) + hj + data)
+orig = {k: (t['dtype'], t['shape'], b[8 + n + t['data_offsets'][0]:8 + n + t['data_offsets'][1]])
+        for k, t in head.items()}
+gptq, fp8 = dict(orig), dict(orig)
+for k, (dt, shape, raw) in orig.items():
+    if k.startswith('model.layers.') and k.endswith('proj.weight'):
+        rows, cols = shape
+        stem = k[:-len('weight')]
+        del gptq[k]
+        gptq[stem + 'qweight'] = ('I32', [cols // 8, rows], bytes(rows * cols // 2))
+        gptq[stem + 'scales'] = ('F16', [1, rows], bytes(2 * rows))
+        fp8[k] = ('F8_E4M3', shape, bytes(rows * cols))
+        fp8[stem + 'weight_scale'] = ('F32', [rows, 1], bytes(4 * rows))
+write(tmp + '/gptq.safetensors', gptq)
+write(tmp + '/fp8.safetensors', fp8)
+PY
+for q in gptq fp8; do
+	mkdir -p "$TMP/$q" && cp "$DATA"/models/tiny/*.json "$TMP/$q"/
+	mv "$TMP/$q.safetensors" "$TMP/$q/model.safetensors"
+done
+check_stderr "a GPTQ/AWQ checkpoint is refused by name" 1 \
+	'q_proj.weight: its matrices were packed by another quantizer' \
+	"$BIN/qvl-decode" -m "$TMP/gptq" --text-only -p hi --max-tokens 1
+check_stderr "an FP8 checkpoint is refused by name" 1 \
+	'dtype F8_E4M3 \(an FP8 checkpoint\), want BF16' \
+	"$BIN/qvl-decode" -m "$TMP/fp8" --text-only -p hi --max-tokens 1
 finish
