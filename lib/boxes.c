@@ -341,7 +341,10 @@ sort_by_offset(qvl_box *v, size_t n, qvl_err *err)
 	qvl_box *tmp, *a, *b, *t;
 	size_t width, lo, mid, hi, i, j, k;
 
-	if (n < 2)
+	/* Usually one scanner found them all, already in order. */
+	for (i = 1; i < n && v[i - 1].offset <= v[i].offset; i++)
+		;
+	if (i >= n)
 		return 0;
 	if ((tmp = malloc(n * sizeof *tmp)) == NULL)
 		return qvl_fail(err, "boxes: out of memory");

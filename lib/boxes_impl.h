@@ -57,15 +57,24 @@ lower(int c)
 	return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
-/* memmem bounded to [from, len). */
+/* The first WHAT in [from, len).  Not memmem: sanitizers check its whole haystack on every
+ * call, which made a scan for many markers quadratic under ASan (1 MiB of attributes: half
+ * a second, on a slow CI host over its time limit); memchr is checked up to its match. */
 static inline const char *
 find(const char *s, size_t from, size_t len, const char *what)
 {
 	size_t wl = strlen(what);
+	const char *p, *last;
 
 	if (from > len || wl > len - from)
 		return NULL;
-	return memmem(s + from, len - from, what, wl);
+	if (wl == 0)
+		return s + from;
+	last = s + len - wl;
+	for (p = s + from; (p = memchr(p, what[0], (size_t)(last - p) + 1)) != NULL; p++)
+		if (memcmp(p, what, wl) == 0)
+			return p;
+	return NULL;
 }
 
 static inline int
