@@ -163,11 +163,22 @@ parse_vision(const json_t *vc, qvl_vision_config *v, qvl_err *err)
 	return 0;
 }
 
+/* The object KEY of the text config, else of the top level; NULL if neither has one. */
+static const json_t *
+text_object(const json_t *tc, const json_t *root, const char *key)
+{
+	const json_t *o = json_object_get(tc, key);
+
+	if (!json_is_object(o))
+		o = json_object_get(root, key);
+	return json_is_object(o) ? o : NULL;
+}
+
 static int
 parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *err)
 {
 	const char *s = "";
-	json_t *rs, *sec, *tie;
+	const json_t *rp, *rs, *theta_in, *sec, *tie;
 	int sum;
 
 	if (want_string(root, s, "model_type", "qwen2_5_vl", err) < 0 ||
@@ -182,7 +193,6 @@ parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *er
 	    get_int(tc, s, "max_position_embeddings", 128000, 1, INT_MAX,
 	    &t->max_position_embeddings, err) < 0 ||
 	    get_real(tc, s, "rms_norm_eps", 1e-6, 0, 1, &t->rms_norm_eps, err) < 0 ||
-	    get_real(tc, s, "rope_theta", 1e6, 1e-9, 1e30, &t->rope_theta, err) < 0 ||
 	    get_int(root, s, "bos_token_id", 151643, 0, INT_MAX, &t->bos_token_id, err) < 0 ||
 	    get_int(root, s, "eos_token_id", 151645, 0, INT_MAX, &t->eos_token_id, err) < 0 ||
 	    get_int(root, s, "image_token_id", 151655, 0, INT_MAX, &t->image_token_id, err) < 0 ||
@@ -205,12 +215,20 @@ parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *er
 	if (tie == NULL)
 		tie = json_object_get(root, "tie_word_embeddings");
 	t->tie_word_embeddings = tie == NULL ? 1 : json_is_true(tie);
-	rs = json_object_get(tc, "rope_scaling");
-	if (rs == NULL)
-		rs = json_object_get(root, "rope_scaling");
+	/* transformers 5 keeps rope_theta and mrope_section in rope_parameters; before it,
+	 * rope_theta sat beside the sizes and mrope_section in rope_scaling */
+	rp = text_object(tc, root, "rope_parameters");
+	theta_in = rp != NULL && json_object_get(rp, "rope_theta") != NULL ? rp :
+	    json_object_get(tc, "rope_theta") != NULL ? tc : root;
+	if (get_real(theta_in, theta_in == rp ? "rope_parameters." : "", "rope_theta", 1e6, 1e-9,
+	    1e30, &t->rope_theta, err) < 0)
+		return -1;
+	rs = rp != NULL && json_object_get(rp, "mrope_section") != NULL ? rp :
+	    text_object(tc, root, "rope_scaling");
 	sec = json_is_object(rs) ? json_object_get(rs, "mrope_section") : NULL;
 	if (!json_is_array(sec) || json_array_size(sec) != 3)
-		return qvl_fail(err, "rope_scaling.mrope_section is missing or not 3 integers");
+		return qvl_fail(err, "rope_scaling.mrope_section (rope_parameters' in transformers 5) "
+		    "is missing or not 3 integers");
 	sum = 0;
 	for (int i = 0; i < 3; i++) {
 		json_t *x = json_array_get(sec, (size_t)i);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/layout.sh: checkpoints saved by transformers 4.52 and later name the vision tower
-# model.visual.* and the text model model.language_model.* (lm_head stays).  Both test
-# models rewritten that way, and sharded as the hub does, give the same bytes in every
-# program, quantized or not.  Checkpoints quantized by other tools are refused by name.
+# model.visual.* and the text model model.language_model.* (lm_head stays), and
+# transformers 5 writes the text model's config under text_config with rope_theta and
+# mrope_section in rope_parameters.  Both test models rewritten that way, and sharded as the
+# hub does, give the same bytes in every program, quantized or not.  Checkpoints quantized by other tools are refused by name.
 source "$(dirname "$0")/lib.sh"
 
 relayout() { # model dir -> new-layout sharded copy
@@ -38,6 +39,18 @@ for i, part in enumerate(shards):
     hj += b' ' * (-len(hj) % 8)
     open(out + '/' + fn, 'wb').write(struct.pack('<Q', len(hj)) + hj + data)
 json.dump({'metadata': {}, 'weight_map': index}, open(out + '/model.safetensors.index.json', 'w'))
+cfg = json.load(open(out + '/config.json'))
+keep = ('architectures', 'model_type', 'vision_config', 'bos_token_id', 'eos_token_id',
+        'image_token_id', 'video_token_id', 'vision_start_token_id', 'vision_end_token_id',
+        'vision_token_id', 'tie_word_embeddings', 'transformers_version')
+text = {k: v for k, v in cfg.items() if k not in keep}
+rope = text.pop('rope_scaling')
+text['rope_parameters'] = {'rope_type': 'default', 'rope_theta': text.pop('rope_theta'),
+                           'mrope_section': rope['mrope_section']}
+text['model_type'] = 'qwen2_5_vl_text'
+cfg = {k: v for k, v in cfg.items() if k in keep}
+cfg['text_config'] = text
+json.dump(cfg, open(out + '/config.json', 'w'), indent=2)
 PY
 }
 
@@ -48,6 +61,7 @@ for m in tiny untied; do
 	check "$m rewritten in the new layout" relayout "$src" "$new"
 	check_grep "$m: no name of the old layout left" 'model.language_model.layers.0' \
 		"$BIN/qvl-dump" "$new"
+	check_grep "$m: config in transformers 5's form" '"rope_parameters"' cat "$new/config.json"
 	for d in "$src" "$new"; do
 		tag=${d##*/}
 		check "$m: vit + merge ($tag)" sh -c "'$BIN/qvl-vit' -m '$d' '$TMP/img.qvl' |

@@ -277,6 +277,27 @@ test_config(void)
 	    "\"vocab_size\":1000,\"rope_scaling\":{\"mrope_section\":[2,3,3]}}}";
 	CHECK(qvl_config_parse(nested, strlen(nested), &cfg, &err) == 0 &&
 	    cfg.text.num_hidden_layers == 2 && !cfg.has_vision, "text_config layout: %s", err.msg);
+	CHECK(cfg.text.rope_theta == 1e6, "rope_theta defaults to 1e6: %g", cfg.text.rope_theta);
+	/* transformers 5: rope_theta and mrope_section in rope_parameters */
+	const char *v5 = "{\"model_type\":\"qwen2_5_vl\",\"text_config\":{\"hidden_size\":64,"
+	    "\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+	    "\"num_key_value_heads\":2,\"vocab_size\":1000,\"rope_parameters\":{\"rope_type\":"
+	    "\"default\",\"rope_theta\":500000.0,\"mrope_section\":[2,2,4]}}}";
+	CHECK(qvl_config_parse(v5, strlen(v5), &cfg, &err) == 0 && cfg.text.rope_theta == 5e5 &&
+	    cfg.text.mrope_section[0] == 2 && cfg.text.mrope_section[2] == 4,
+	    "rope_parameters layout: %s", err.msg);
+	/* rope_theta at the top beside a text_config without one */
+	const char *top = "{\"rope_theta\":250000,\"text_config\":{\"hidden_size\":64,"
+	    "\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+	    "\"vocab_size\":1000,\"rope_scaling\":{\"mrope_section\":[2,3,3]}}}";
+	CHECK(qvl_config_parse(top, strlen(top), &cfg, &err) == 0 && cfg.text.rope_theta == 2.5e5,
+	    "top-level rope_theta: %s (%g)", err.msg, cfg.text.rope_theta);
+	const char *bad = "{\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
+	    "\"num_attention_heads\":4,\"vocab_size\":1000,\"rope_parameters\":{\"rope_theta\":"
+	    "\"x\",\"mrope_section\":[2,3,3]}}";
+	CHECK(qvl_config_parse(bad, strlen(bad), &cfg, &err) < 0 &&
+	    strstr(err.msg, "rope_parameters.rope_theta is not a number") != NULL,
+	    "bad rope_parameters.rope_theta: %s", err.msg);
 }
 
 int
