@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -103,19 +104,33 @@ qvl_preproc_load(const char *model_dir, qvl_preproc *p, qvl_err *err)
 	char path[4096];
 	char *text;
 	size_t len;
-	json_t *root;
+	json_t *root, *conf;
 	json_error_t jerr;
-	int rc;
+	struct stat st;
+	int rc, nested = 0;
 
 	qvl_preproc_default(p);
+	/* transformers 5 saves the image processor's settings in processor_config.json, as its
+	 * "image_processor" object, and writes no preprocessor_config.json */
 	snprintf(path, sizeof path, "%s/preprocessor_config.json", model_dir);
+	if (stat(path, &st) != 0) {
+		snprintf(path, sizeof path, "%s/processor_config.json", model_dir);
+		if (stat(path, &st) == 0)
+			nested = 1;
+		else
+			snprintf(path, sizeof path, "%s/preprocessor_config.json", model_dir);
+	}
 	if ((text = qvl_read_file(path, &len, 1 << 20, err)) == NULL)
 		return -1;
 	root = json_loadb(text, len, 0, &jerr);
 	free(text);
 	if (root == NULL)
 		return qvl_fail(err, "%s: line %d: %s", path, jerr.line, jerr.text);
-	rc = preproc_parse(root, p, err);
+	conf = nested ? json_object_get(root, "image_processor") : root;
+	if (conf == NULL)
+		rc = qvl_fail(err, "no image_processor object");
+	else
+		rc = preproc_parse(conf, p, err);
 	json_decref(root);
 	if (rc < 0)
 		return qvl_err_prefix(err, "%s", path);

@@ -28,7 +28,8 @@ typedef struct qvl_preproc {
 
 /* The Qwen2.5-VL checkpoints' settings. */
 void qvl_preproc_default(qvl_preproc *p);
-/* DIR/preprocessor_config.json over the defaults (keys it lacks keep their default). */
+/* DIR/preprocessor_config.json over the defaults (keys it lacks keep their default), or
+ * where there is none the "image_processor" object of DIR/processor_config.json. */
 int qvl_preproc_load(const char *model_dir, qvl_preproc *p, qvl_err *err);
 /* Side of one LLM token in pixels: patch_size * merge_size (28). */
 int qvl_preproc_factor(const qvl_preproc *p);

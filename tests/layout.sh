@@ -79,6 +79,26 @@ for m in tiny untied; do
 	check "$m: answers not empty" test -n "$(answer "$TMP/$m.json")"
 done
 
+# transformers 5 writes the image processor's settings into processor_config.json (under
+# "image_processor") and no preprocessor_config.json
+mkdir -p "$TMP/pp-old" "$TMP/pp-new"
+/usr/bin/python3 - "$DATA/models/tiny/preprocessor_config.json" "$TMP" <<'PY'
+import json, sys
+pp = json.load(open(sys.argv[1]))
+pp['max_pixels'] = 50000
+json.dump(pp, open(sys.argv[2] + '/pp-old/preprocessor_config.json', 'w'))
+json.dump({'image_processor': pp, 'processor_class': 'Qwen2_5_VLProcessor'},
+          open(sys.argv[2] + '/pp-new/processor_config.json', 'w'))
+PY
+info() { "$BIN/qvl-resize" --info -m "$1" examples/docs/letter.png; }
+check "processor_config.json's image_processor is read" cmp <(info "$TMP/pp-old") \
+	<(info "$TMP/pp-new")
+check "and its max_pixels used" sh -c "'$BIN/qvl-resize' --info -m '$TMP/pp-new' \
+	examples/docs/letter.png | grep -q 'resized_size.:.168,252.'"
+echo '{"processor_class": "x"}' > "$TMP/pp-new/processor_config.json"
+check_stderr "a processor_config.json without one is an error" 1 \
+	'processor_config.json: no image_processor object' info "$TMP/pp-new"
+
 # Another quantizer's checkpoints: GPTQ/AWQ packed int32 (q_proj.qweight, .qzeros, .scales)
 # and FP8 (F8_E4M3 weights and a weight_scale)
 /usr/bin/python3 - "$DATA/models/tiny/model.safetensors" "$TMP" <<'PY'
