@@ -155,15 +155,15 @@ static void
 write_npy(const char *name, const qvl_tensor *t)
 {
 	static struct list written; /* names used so far, for NAME.1.npy on repeats */
-	char path[PATH_MAX], safe[225], stem[300];
+	char path[PATH_MAX], safe[241], stem[300];
 	qvl_tensor empty = {0};
 	qvl_err err;
 	size_t i;
 	struct held *h;
 
 	/* A file name holds 255 bytes: a longer record name is cut (at a UTF-8 character's
-	 * start) to leave room for a repeat's ".N", ".npy" and out_open's ".tmp.XXXXXX"; two
-	 * names that agree that far are then repeats of one stem. */
+	 * start) to leave room for a repeat's ".N" and ".npy"; two names that agree that far
+	 * are then repeats of one stem. */
 	for (i = 0; name[i] && i < sizeof safe - 1; i++)
 		safe[i] = name[i] == '/' ? '_' : name[i];
 	while (i > 0 && ((unsigned char)name[i] & 0xc0) == 0x80)

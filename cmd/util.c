@@ -233,7 +233,14 @@ out_open(const char *path)
 		o->f = f;
 		return f;
 	}
-	snprintf(o->tmp, sizeof o->tmp, "%s.tmp.XXXXXX", path);
+	/* NAME.tmp.XXXXXX beside it, or a hidden .qvl.XXXXXX there when NAME is within 11
+	 * bytes of the 255 a file name may hold */
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (strlen(base) + 11 <= NAME_MAX)
+		snprintf(o->tmp, sizeof o->tmp, "%s.tmp.XXXXXX", path);
+	else
+		snprintf(o->tmp, sizeof o->tmp, "%.*s.qvl.XXXXXX", (int)(base - path), path);
 	fd = mkstemp(o->tmp);
 	if (fd < 0) {
 		o->tmp[0] = '\0';

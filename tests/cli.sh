@@ -44,6 +44,14 @@ check "resize --png: a PNG" bash -c "head -c 4 $TMP/p.png | grep -q PNG"
 check "resize --png: no stray files" bash -c "! ls $TMP/victim $TMP/p.png.tmp.?????? 2>/dev/null"
 check "resize --png-dir creates DIR" $BIN/qvl-resize --png-dir "$TMP/newdir" -o /dev/null "$IMG"
 check "resize --png-dir: the PNG" test -s "$TMP/newdir/img_main_main.png"
+# names within 11 bytes of NAME_MAX: the temp file beside them cannot be NAME.tmp.XXXXXX
+long=$(printf 'a%.0s' $(seq 250))
+cp "$IMG" "$TMP/$long.png"
+check "resize --png-dir: a 254-byte file name" $BIN/qvl-resize --png-dir "$TMP/longdir" \
+	-o "$TMP/${long}.qv" "$TMP/$long.png"
+check "resize --png-dir: its PNG and -o's stream" test -s "$TMP/longdir/$long.png" -a \
+	-s "$TMP/${long}.qv"
+check "resize: no temp file left" test -z "$(ls -A "$TMP/longdir" | grep -v "^$long.png\$")"
 check_grep "resize --png-dir: a missing parent is named" "qvl-resize: $TMP/no/dir: No such file" \
 	$BIN/qvl-resize --png-dir "$TMP/no/dir" -o /dev/null "$IMG"
 # SIGINT while the PNG is written: the temporary file goes too
