@@ -76,6 +76,14 @@ preproc_parse(json_t *root, qvl_preproc *p, qvl_err *err)
 
 	if (!json_is_object(root))
 		return qvl_fail(err, "not a JSON object");
+	/* newer configs: "size": {"shortest_edge": min_pixels, "longest_edge": max_pixels}.
+	 * Files saved by transformers 4.5x hold both forms; where they disagree (a max_pixels
+	 * edited by hand, size left as saved) transformers' image processors let min_pixels
+	 * and max_pixels override size, so they are read after it. */
+	if (json_is_object(size) &&
+	    (get_int(size, "shortest_edge", 1, INT64_MAX / 4, &p->min_pixels, err) < 0 ||
+	     get_int(size, "longest_edge", 1, INT64_MAX / 4, &p->max_pixels, err) < 0))
+		return qvl_err_prefix(err, "size");
 	if (get_int(root, "patch_size", 1, 1024, &ps, err) < 0 ||
 	    get_int(root, "temporal_patch_size", 1, 16, &tps, err) < 0 ||
 	    get_int(root, "merge_size", 1, 16, &ms, err) < 0 ||
@@ -84,11 +92,6 @@ preproc_parse(json_t *root, qvl_preproc *p, qvl_err *err)
 	    get_triple(root, "image_mean", p->mean, 0, err) < 0 ||
 	    get_triple(root, "image_std", p->std, 1, err) < 0)
 		return -1;
-	/* newer configs: "size": {"shortest_edge": min_pixels, "longest_edge": max_pixels} */
-	if (json_is_object(size) &&
-	    (get_int(size, "shortest_edge", 1, INT64_MAX / 4, &p->min_pixels, err) < 0 ||
-	     get_int(size, "longest_edge", 1, INT64_MAX / 4, &p->max_pixels, err) < 0))
-		return qvl_err_prefix(err, "size");
 	p->patch_size = (int)ps;
 	p->temporal_patch_size = (int)tps;
 	p->merge_size = (int)ms;

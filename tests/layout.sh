@@ -95,6 +95,17 @@ check "processor_config.json's image_processor is read" cmp <(info "$TMP/pp-old"
 	<(info "$TMP/pp-new")
 check "and its max_pixels used" sh -c "'$BIN/qvl-resize' --info -m '$TMP/pp-new' \
 	examples/docs/letter.png | grep -q 'resized_size.:.168,252.'"
+# transformers 4.5x saves min_pixels/max_pixels and size (shortest_edge/longest_edge) both;
+# its image processors, and transformers 5's, let min_pixels and max_pixels override size,
+# so a max_pixels edited by hand counts even where size still has the saved value
+/usr/bin/python3 - "$TMP/pp-old/preprocessor_config.json" <<'PY'
+import json, sys
+pp = json.load(open(sys.argv[1]))
+pp['size'] = {'shortest_edge': 3136, 'longest_edge': 12845056}
+json.dump(pp, open(sys.argv[1], 'w'))
+PY
+check "max_pixels overrides a stale size.longest_edge" sh -c "'$BIN/qvl-resize' --info \
+	-m '$TMP/pp-old' examples/docs/letter.png | grep -q 'resized_size.:.168,252.'"
 echo '{"processor_class": "x"}' > "$TMP/pp-new/processor_config.json"
 check_stderr "a processor_config.json without one is an error" 1 \
 	'processor_config.json: no image_processor object' info "$TMP/pp-new"
