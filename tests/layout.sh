@@ -110,6 +110,28 @@ echo '{"processor_class": "x"}' > "$TMP/pp-new/processor_config.json"
 check_stderr "a processor_config.json without one is an error" 1 \
 	'processor_config.json: no image_processor object' info "$TMP/pp-new"
 
+# YaRN (or any rotary type but the default/mrope one) changes every position's frequencies
+# in transformers (ROPE_INIT_FUNCTIONS[rope_type]); the Qwen2.5-VL model card suggests adding
+# it to config.json for long inputs.  Refused by name in both layouts, not run as default RoPE.
+for form in old new; do
+	mkdir -p "$TMP/yarn-$form" && cp "$DATA"/models/tiny/* "$TMP/yarn-$form"/
+	/usr/bin/python3 - "$TMP/yarn-$form/config.json" $form <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+yarn = {'factor': 4, 'original_max_position_embeddings': 32768, 'mrope_section': [2, 3, 3]}
+if sys.argv[2] == 'old':
+    cfg['rope_scaling'] = dict(yarn, type='yarn')
+else:
+    del cfg['rope_scaling']
+    cfg['rope_parameters'] = dict(yarn, rope_type='yarn', rope_theta=cfg.pop('rope_theta'))
+json.dump(cfg, open(sys.argv[1], 'w'))
+PY
+done
+check_stderr "rope_scaling type yarn is refused" 1 'rope_scaling.type is "yarn"' \
+	"$BIN/qvl-decode" -m "$TMP/yarn-old" --text-only -p hi --max-tokens 1
+check_stderr "rope_parameters rope_type yarn is refused" 1 'rope_parameters.rope_type is "yarn"' \
+	"$BIN/qvl-decode" -m "$TMP/yarn-new" --text-only -p hi --max-tokens 1
+
 # Another quantizer's checkpoints: GPTQ/AWQ packed int32 (q_proj.qweight, .qzeros, .scales)
 # and FP8 (F8_E4M3 weights and a weight_scale)
 /usr/bin/python3 - "$DATA/models/tiny/model.safetensors" "$TMP" <<'PY'
