@@ -175,14 +175,13 @@ text_object(const json_t *tc, const json_t *root, const char *key)
 }
 
 /* transformers reads the rotary type from "rope_type" or the older "type" and runs
- * ROPE_INIT_FUNCTIONS[type]; its config turns "mrope" into "default".  Any other type (the
- * "yarn" the Qwen2.5-VL model card suggests adding for long inputs, "dynamic", "linear")
- * changes the frequencies of every position, so it is refused rather than ignored; both
- * keys are checked, as transformers versions disagree on which one wins. */
+ * ROPE_INIT_FUNCTIONS[type]; its config turns "mrope" into "default".  The first type other
+ * than those two (both keys are looked at, as transformers versions disagree on which one
+ * wins) goes into rope_type for the language model to refuse. */
 static int
-check_rope_type(const json_t *o, const char *section, qvl_err *err)
+read_rope_type(const json_t *o, const char *section, qvl_text_config *t, qvl_err *err)
 {
-	const char *keys[] = { "rope_type", "type" }, *t;
+	const char *keys[] = { "rope_type", "type" }, *name;
 	const json_t *v;
 
 	if (o == NULL)
@@ -190,12 +189,13 @@ check_rope_type(const json_t *o, const char *section, qvl_err *err)
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		if ((v = json_object_get(o, keys[i])) == NULL || json_is_null(v))
 			continue;
-		t = json_is_string(v) ? json_string_value(v) : NULL;
-		if (t != NULL && (strcmp(t, "default") == 0 || strcmp(t, "mrope") == 0))
+		if ((name = json_string_value(v)) == NULL)
+			return qvl_fail(err, "%s%s is not a string", section, keys[i]);
+		if (strcmp(name, "default") == 0 || strcmp(name, "mrope") == 0)
 			continue;
-		return qvl_fail(err, "%s%s is %s%s%s: qvl computes the default rotary embedding "
-		    "(M-RoPE) only", section, keys[i], t ? "\"" : "", t ? t : "not a string",
-		    t ? "\"" : "");
+		snprintf(t->rope_type, sizeof t->rope_type, "%s%s is \"%.32s\"", section, keys[i],
+		    name);
+		return 0;
 	}
 	return 0;
 }
@@ -251,8 +251,9 @@ parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *er
 		return -1;
 	rs = rp != NULL && json_object_get(rp, "mrope_section") != NULL ? rp :
 	    text_object(tc, root, "rope_scaling");
-	if (check_rope_type(rs, rs == rp ? "rope_parameters." : "rope_scaling.", err) < 0 ||
-	    (rp != NULL && rp != rs && check_rope_type(rp, "rope_parameters.", err) < 0))
+	if (read_rope_type(rs, rs == rp ? "rope_parameters." : "rope_scaling.", t, err) < 0 ||
+	    (rp != NULL && rp != rs && t->rope_type[0] == '\0' &&
+	    read_rope_type(rp, "rope_parameters.", t, err) < 0))
 		return -1;
 	sec = json_is_object(rs) ? json_object_get(rs, "mrope_section") : NULL;
 	if (!json_is_array(sec) || json_array_size(sec) != 3)

@@ -36,6 +36,8 @@ typedef struct qvl_text_config {
 	double rms_norm_eps;
 	double rope_theta;
 	int mrope_section[3];    /* sums to head_dim / 2 */
+	char rope_type[80];      /* "" for M-RoPE, else where the config asks for another
+	                          * rotary type, and which: rope_scaling.type is "yarn" */
 	int tie_word_embeddings;
 	int bos_token_id, eos_token_id;
 	int image_token_id, video_token_id, vision_start_token_id, vision_end_token_id;

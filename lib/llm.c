@@ -104,6 +104,13 @@ qvl_llm_new(const qvl_weights *w, const qvl_config *cfg, qvl_err *err)
 		    tc->mrope_section[1], tc->mrope_section[2]);
 		return NULL;
 	}
+	/* YaRN and the like change the frequency of every position: refused, not ignored (the
+	 * vision tower, which has its own 2-D rotary positions, runs on such a config) */
+	if (tc->rope_type[0] != '\0') {
+		qvl_fail(err, "config.json: %s: qvl computes the default rotary embedding (M-RoPE) "
+		    "only", tc->rope_type);
+		return NULL;
+	}
 	if ((m = calloc(1, sizeof *m)) == NULL) {
 		qvl_fail(err, "language model: out of memory");
 		return NULL;

@@ -112,7 +112,8 @@ check_stderr "a processor_config.json without one is an error" 1 \
 
 # YaRN (or any rotary type but the default/mrope one) changes every position's frequencies
 # in transformers (ROPE_INIT_FUNCTIONS[rope_type]); the Qwen2.5-VL model card suggests adding
-# it to config.json for long inputs.  Refused by name in both layouts, not run as default RoPE.
+# it to config.json for long inputs.  The language model refuses it by name in both layouts
+# instead of running default RoPE; the vision tower, whose positions are its own, still runs.
 for form in old new; do
 	mkdir -p "$TMP/yarn-$form" && cp "$DATA"/models/tiny/* "$TMP/yarn-$form"/
 	/usr/bin/python3 - "$TMP/yarn-$form/config.json" $form <<'PY'
@@ -131,6 +132,8 @@ check_stderr "rope_scaling type yarn is refused" 1 'rope_scaling.type is "yarn"'
 	"$BIN/qvl-decode" -m "$TMP/yarn-old" --text-only -p hi --max-tokens 1
 check_stderr "rope_parameters rope_type yarn is refused" 1 'rope_parameters.rope_type is "yarn"' \
 	"$BIN/qvl-decode" -m "$TMP/yarn-new" --text-only -p hi --max-tokens 1
+check "the vision tower runs on a yarn config" sh -c "'$BIN/qvl-vit' -m '$TMP/yarn-old' \
+	'$TMP/img.qvl' | '$BIN/qvl-merge' -m '$TMP/yarn-old' | cmp - '$TMP/tiny.emb'"
 
 # Another quantizer's checkpoints: GPTQ/AWQ packed int32 (q_proj.qweight, .qzeros, .scales)
 # and FP8 (F8_E4M3 weights and a weight_scale)
