@@ -163,6 +163,26 @@ parse_vision(const json_t *vc, qvl_vision_config *v, qvl_err *err)
 	return 0;
 }
 
+/* A token id, or the first of a list of them: some configs list every stop token as
+ * eos_token_id, as generation_config.json does (qvl-decode stops on those). */
+static int
+get_token_id(const json_t *root, const char *key, long dflt, int *out, qvl_err *err)
+{
+	const json_t *v = json_object_get(root, key);
+	int64_t x;
+
+	if (!json_is_array(v))
+		return get_int(root, "", key, dflt, 0, INT_MAX, out, err);
+	if (json_array_size(v) == 0) {
+		*out = (int)dflt;
+		return 0;
+	}
+	if (!qvl_json_int(json_array_get(v, 0), &x) || x < 0 || x > INT_MAX)
+		return qvl_fail(err, "%s[0] is not a token id", key);
+	*out = (int)x;
+	return 0;
+}
+
 /* The object KEY of the text config, else of the top level; NULL if neither has one. */
 static const json_t *
 text_object(const json_t *tc, const json_t *root, const char *key)
@@ -220,7 +240,7 @@ parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *er
 	    &t->max_position_embeddings, err) < 0 ||
 	    get_real(tc, s, "rms_norm_eps", 1e-6, 0, 1, &t->rms_norm_eps, err) < 0 ||
 	    get_int(root, s, "bos_token_id", 151643, 0, INT_MAX, &t->bos_token_id, err) < 0 ||
-	    get_int(root, s, "eos_token_id", 151645, 0, INT_MAX, &t->eos_token_id, err) < 0 ||
+	    get_token_id(root, "eos_token_id", 151645, &t->eos_token_id, err) < 0 ||
 	    get_int(root, s, "image_token_id", 151655, 0, INT_MAX, &t->image_token_id, err) < 0 ||
 	    get_int(root, s, "video_token_id", 151656, 0, INT_MAX, &t->video_token_id, err) < 0 ||
 	    get_int(root, s, "vision_start_token_id", 151652, 0, INT_MAX,

@@ -292,6 +292,13 @@ test_config(void)
 	    "\"vocab_size\":1000,\"rope_scaling\":{\"mrope_section\":[2,3,3]}}}";
 	CHECK(qvl_config_parse(top, strlen(top), &cfg, &err) == 0 && cfg.text.rope_theta == 2.5e5,
 	    "top-level rope_theta: %s (%g)", err.msg, cfg.text.rope_theta);
+	/* eos_token_id as a list, as some configs write it: the first */
+	const char *eos_list = "{\"eos_token_id\":[151643,151645],\"hidden_size\":64,"
+	    "\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+	    "\"vocab_size\":1000,\"rope_scaling\":{\"mrope_section\":[2,3,3]}}";
+	CHECK(qvl_config_parse(eos_list, strlen(eos_list), &cfg, &err) == 0 &&
+	    cfg.text.eos_token_id == 151643, "eos_token_id list: %s (%d)", err.msg,
+	    cfg.text.eos_token_id);
 	const char *bad = "{\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
 	    "\"num_attention_heads\":4,\"vocab_size\":1000,\"rope_parameters\":{\"rope_theta\":"
 	    "\"x\",\"mrope_section\":[2,3,3]}}";
