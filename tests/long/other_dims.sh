@@ -7,7 +7,12 @@
 check "reference = goldens (tiny)" $PY $REF/qwen25vl_ref.py golden "$TINY" "$DATA"/golden/tiny/*.safetensors
 check "reference = goldens (untied)" $PY $REF/qwen25vl_ref.py golden "$UNTIED" "$DATA"/golden/untied/*.safetensors
 other_dims hd128_tied
-other_dims hd64_gqa8_tied
+OD_KEEP=1 other_dims hd64_gqa8_tied
+# grids far from the goldens' (od_shapes) on both test models and a 3B-shaped one
+od_shapes "$TINY" tiny
+od_shapes "$UNTIED" untied
+od_shapes "$TMP/hd64_gqa8_tied" hd64_gqa8_tied
+rm -rf "$TMP/hd64_gqa8_tied"
 # 7 query heads over 3 threads: uneven splits of heads and rows
 OD_THREADS=3 other_dims hd64_gqa7_untied
 # the same on every lower kernel level of this CPU (QVL_CPU caps it): decoding's row kernels

@@ -93,3 +93,27 @@ json.dump(c, open('$mut/config.json', 'w'))"
 	done
 	rm -rf "$mut" "$m"
 }
+
+# od_shapes MODEL TAG: grids far from the goldens' (their pixels matched Pillow's resize bit
+# for bit when they were chosen): 28x5600, at the 200 aspect limit, one merge unit wide, 50
+# windows of 4x1 units; in one prompt 812x28 twice (one unit tall, 8 windows, the last a
+# single unit), 28x28 (a single unit: a window and a frame of 4 rows) and 84x196 (7x3 units:
+# windows of 4x3 and 3x3); 420x588, 21x15 units, partial windows on both edges, also in bf16;
+# a 5-frame 84x56 video at 3 fps, its last frame repeated (3 frame pairs of 2x3 units).
+# --threads 3 and 1 split rows, windows and heads unevenly.
+od_shapes() {
+	local m=$1 tag=$2 R="$BIN/qvl-resize --min-tokens 1 --size"
+	check "$tag shapes: resize" sh -c "
+	    $R 28x5600 '$G/img_main_main.png' > '$TMP/$tag.tall.px' &&
+	    $R 812x28 '$G/two_images_left.jpg' '$G/img_main_main.png' > '$TMP/$tag.wide.px' &&
+	    $R 28x28 '$G/two_images_right.png' >> '$TMP/$tag.wide.px' &&
+	    $R 84x196 '$G/img_small_minpix_small.jpg' >> '$TMP/$tag.wide.px' &&
+	    $R 420x588 '$G/img_maxpix_large.png' > '$TMP/$tag.page.px' &&
+	    $R 84x56 --video --fps 3 '$G'/video_clip_f[0-3].png '$G/video_clip_f2.png' \
+	        > '$TMP/$tag.vid5.px'"
+	OD_THREADS=3 od_case "$m" "$tag.tall" "Read it." "$TMP/$tag.tall.px"
+	OD_THREADS=3 od_case "$m" "$tag.wide" "<image>, <image>; <image> or <image>?" "$TMP/$tag.wide.px"
+	OD_THREADS=1 od_case "$m" "$tag.page" "Read the page." "$TMP/$tag.page.px"
+	od_case_bf16 "$m" "$tag.page" "Read the page." "$TMP/$tag.page.px"
+	OD_THREADS=3 od_case "$m" "$tag.vid5" "What happens?" "$TMP/$tag.vid5.px"
+}
