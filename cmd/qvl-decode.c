@@ -449,6 +449,12 @@ main(int argc, char **argv)
 	if (!md.gen.found && !o.prompt_ids)
 		warnx("%s: no generation_config.json; stopping on the reference's ids 151645 "
 		    "<|im_end|> and 151643 <|endoftext|>", md.dir);
+	/* a fine-tune trained on another template answers worse to this one: say so */
+	char template_file[32];
+	if (qvl_chat_template_check(md.dir, template_file, sizeof template_file) ==
+	    QVL_TEMPLATE_OTHER)
+		warnx("%s/%s: the model's chat template is not Qwen2.5-VL's; prompts are written "
+		    "with Qwen2.5-VL's (qvl has no other)", md.dir, template_file);
 
 	/* the input: a stream, unless text-only or a terminal */
 	struct visual *vis = NULL;

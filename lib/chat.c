@@ -12,11 +12,19 @@
  *
  * Pads are repeated `pads` times when the caller knows the grid (Qwen2_5_VLProcessor's
  * expansion); pads == 0 leaves the single pad of apply_chat_template. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "chat.h"
+#include "config.h"
+
+/* FNV-1a of the hub checkpoints' chat_template (all sizes ship the same one), trailing
+ * white space left out: the template this file writes out. */
+#define QWEN25VL_TEMPLATE_HASH 0x71242f76359e71e8ull
 
 typedef struct sbuf {
 	char *p;
@@ -120,4 +128,77 @@ qvl_chat_render(const qvl_chat_message *msgs, int nmsgs, int add_generation_prom
 	if (len != NULL)
 		*len = b.n;
 	return b.p;
+}
+
+static uint64_t
+template_hash(const char *t, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == ' ' || t[n - 1] == '\t' ||
+	    t[n - 1] == '\r'))
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)t[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* The template string of a JSON file's "chat_template": a string, or in tokenizer_config.json
+ * a list of {"name", "template"} of which "default" is the one used. */
+static int
+json_template_hash(const char *path, uint64_t *hash)
+{
+	json_t *root = json_load_file(path, 0, NULL), *t, *e;
+	size_t i;
+	int found = 0;
+
+	if (root == NULL)
+		return 0;
+	t = json_object_get(root, "chat_template");
+	if (json_is_array(t))
+		json_array_foreach(t, i, e)
+			if (json_is_string(json_object_get(e, "name")) &&
+			    strcmp(json_string_value(json_object_get(e, "name")), "default") == 0)
+				t = json_object_get(e, "template");
+	if (json_is_string(t)) {
+		*hash = template_hash(json_string_value(t), json_string_length(t));
+		found = 1;
+	}
+	json_decref(root);
+	return found;
+}
+
+int
+qvl_chat_template_check(const char *model_dir, char *file, size_t file_size)
+{
+	static const char *files[] = {
+		"chat_template.jinja", "chat_template.json", "tokenizer_config.json",
+	};
+	char path[4096];
+	uint64_t hash;
+	qvl_err err;
+
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		int found = 0;
+		snprintf(path, sizeof path, "%s/%s", model_dir, files[i]);
+		if (i == 0) {
+			size_t len;
+			char *text = qvl_read_file(path, &len, (size_t)1 << 20, &err);
+			if (text != NULL) {
+				hash = template_hash(text, len);
+				found = 1;
+				free(text);
+			}
+		} else {
+			found = json_template_hash(path, &hash);
+		}
+		if (found) {
+			snprintf(file, file_size, "%s", files[i]);
+			return hash == QWEN25VL_TEMPLATE_HASH ? QVL_TEMPLATE_BUILTIN :
+			    QVL_TEMPLATE_OTHER;
+		}
+	}
+	return QVL_TEMPLATE_NONE;
 }

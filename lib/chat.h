@@ -32,4 +32,10 @@ typedef struct qvl_chat_message {
 char *qvl_chat_render(const qvl_chat_message *msgs, int nmsgs, int add_generation_prompt,
     int add_vision_id, size_t *len, qvl_err *err);
 
+/* The chat template a model directory ships (chat_template.jinja, chat_template.json, or
+ * tokenizer_config.json's, the first found) against the one qvl_chat_render writes out;
+ * file gets the file's name.  Unreadable files count as none. */
+enum { QVL_TEMPLATE_NONE, QVL_TEMPLATE_BUILTIN, QVL_TEMPLATE_OTHER };
+int qvl_chat_template_check(const char *model_dir, char *file, size_t file_size);
+
 #endif

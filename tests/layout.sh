@@ -135,6 +135,32 @@ check_stderr "rope_parameters rope_type yarn is refused" 1 'rope_parameters.rope
 check "the vision tower runs on a yarn config" sh -c "'$BIN/qvl-vit' -m '$TMP/yarn-old' \
 	'$TMP/img.qvl' | '$BIN/qvl-merge' -m '$TMP/yarn-old' | cmp - '$TMP/tiny.emb'"
 
+# A fine-tune's own chat template (chat_template.jinja first, as transformers 5 saves it)
+# is compared with Qwen2.5-VL's, which qvl writes out: a different one is said, the same
+# one (a .jinja with a final newline, a named list in tokenizer_config.json) is not.
+for t in same other listed; do
+	mkdir -p "$TMP/tmpl-$t" && ln -s "$DATA"/models/tiny/* "$TMP/tmpl-$t"/
+done
+/usr/bin/python3 - "$DATA/models/tiny/chat_template.json" "$TMP" <<'PY'
+import json, os, sys
+t = json.load(open(sys.argv[1]))['chat_template']
+d = sys.argv[2]
+open(d + '/tmpl-same/chat_template.jinja', 'w').write(t + '\n')
+open(d + '/tmpl-other/chat_template.jinja', 'w').write(t.replace('You are a helpful assistant.', 'Be brief.'))
+cfg = json.load(open(d + '/tmpl-listed/tokenizer_config.json'))
+cfg['chat_template'] = [{'name': 'tool_use', 'template': 'x'}, {'name': 'default', 'template': t}]
+for f in ('tokenizer_config.json', 'chat_template.json'):
+    os.remove(d + '/tmpl-listed/' + f)
+json.dump(cfg, open(d + '/tmpl-listed/tokenizer_config.json', 'w'))
+PY
+check_stderr "Qwen2.5-VL's template in a .jinja: no warning" 0 '' \
+	"$BIN/qvl-decode" -m "$TMP/tmpl-same" --text-only -p hi --max-tokens 1
+check_stderr "a fine-tune's own template is said" 0 \
+	"tmpl-other/chat_template.jinja: the model's chat template is not Qwen2.5-VL's" \
+	"$BIN/qvl-decode" -m "$TMP/tmpl-other" --text-only -p hi --max-tokens 1
+check_stderr "a named list's default template: no warning" 0 '' \
+	"$BIN/qvl-decode" -m "$TMP/tmpl-listed" --text-only -p hi --max-tokens 1
+
 # Another quantizer's checkpoints: GPTQ/AWQ packed int32 (q_proj.qweight, .qzeros, .scales)
 # and FP8 (F8_E4M3 weights and a weight_scale)
 /usr/bin/python3 - "$DATA/models/tiny/model.safetensors" "$TMP" <<'PY'
