@@ -453,8 +453,9 @@ main(int argc, char **argv)
 	char template_file[32];
 	if (qvl_chat_template_check(md.dir, template_file, sizeof template_file) ==
 	    QVL_TEMPLATE_OTHER)
-		warnx("%s/%s: the model's chat template is not Qwen2.5-VL's; prompts are written "
-		    "with Qwen2.5-VL's (qvl has no other)", md.dir, template_file);
+		warnx("%s/%s: the model's chat template differs from the one qvl writes (the "
+		    "Qwen2.5-VL release's); prompts are written with that one", md.dir,
+		    template_file);
 
 	/* the input: a stream, unless text-only or a terminal */
 	struct visual *vis = NULL;

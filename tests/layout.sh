@@ -156,7 +156,7 @@ PY
 check_stderr "Qwen2.5-VL's template in a .jinja: no warning" 0 '' \
 	"$BIN/qvl-decode" -m "$TMP/tmpl-same" --text-only -p hi --max-tokens 1
 check_stderr "a fine-tune's own template is said" 0 \
-	"tmpl-other/chat_template.jinja: the model's chat template is not Qwen2.5-VL's" \
+	"tmpl-other/chat_template.jinja: the model's chat template differs from the one qvl writes" \
 	"$BIN/qvl-decode" -m "$TMP/tmpl-other" --text-only -p hi --max-tokens 1
 check_stderr "a named list's default template: no warning" 0 '' \
 	"$BIN/qvl-decode" -m "$TMP/tmpl-listed" --text-only -p hi --max-tokens 1
