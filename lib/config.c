@@ -223,8 +223,8 @@ read_rope_type(const json_t *o, const char *section, qvl_text_config *t, qvl_err
 static int
 parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *err)
 {
-	const char *s = "";
-	const json_t *rp, *rs, *theta_in, *sec, *tie;
+	const char *s = "", *sname;
+	const json_t *rp, *rs, *rsc, *theta_in, *sec, *tie;
 	int sum;
 
 	if (want_string(root, s, "model_type", "qwen2_5_vl", err) < 0 ||
@@ -269,11 +269,13 @@ parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *er
 	if (get_real(theta_in, theta_in == rp ? "rope_parameters." : "", "rope_theta", 1e6, 1e-9,
 	    1e30, &t->rope_theta, err) < 0)
 		return -1;
-	rs = rp != NULL && json_object_get(rp, "mrope_section") != NULL ? rp :
-	    text_object(tc, root, "rope_scaling");
-	if (read_rope_type(rs, rs == rp ? "rope_parameters." : "rope_scaling.", t, err) < 0 ||
-	    (rp != NULL && rp != rs && t->rope_type[0] == '\0' &&
-	    read_rope_type(rp, "rope_parameters.", t, err) < 0))
+	rsc = text_object(tc, root, "rope_scaling");
+	rs = rp != NULL && json_object_get(rp, "mrope_section") != NULL ? rp : rsc;
+	sname = rs == rp ? "rope_parameters" : "rope_scaling";
+	/* the type is looked for in both objects, whichever holds mrope_section: a yarn added
+	 * to rope_scaling beside a rope_parameters must be refused too, not ignored */
+	if (read_rope_type(rp, "rope_parameters.", t, err) < 0 ||
+	    (t->rope_type[0] == '\0' && read_rope_type(rsc, "rope_scaling.", t, err) < 0))
 		return -1;
 	sec = json_is_object(rs) ? json_object_get(rs, "mrope_section") : NULL;
 	if (!json_is_array(sec) || json_array_size(sec) != 3)
@@ -284,12 +286,12 @@ parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *er
 		json_t *x = json_array_get(sec, (size_t)i);
 		if (!json_is_integer(x) || json_integer_value(x) < 0 ||
 		    json_integer_value(x) > t->head_dim)
-			return qvl_fail(err, "rope_scaling.mrope_section[%d] is not a valid size", i);
+			return qvl_fail(err, "%s.mrope_section[%d] is not a valid size", sname, i);
 		t->mrope_section[i] = (int)json_integer_value(x);
 		sum += t->mrope_section[i];
 	}
 	if (sum != t->head_dim / 2)
-		return qvl_fail(err, "rope_scaling.mrope_section sums to %d, want head_dim/2 = %d",
+		return qvl_fail(err, "%s.mrope_section sums to %d, want head_dim/2 = %d", sname,
 		    sum, t->head_dim / 2);
 	return 0;
 }

@@ -305,6 +305,22 @@ test_config(void)
 	CHECK(qvl_config_parse(bad, strlen(bad), &cfg, &err) < 0 &&
 	    strstr(err.msg, "rope_parameters.rope_theta is not a number") != NULL,
 	    "bad rope_parameters.rope_theta: %s", err.msg);
+	/* a yarn in rope_scaling beside a rope_parameters that holds mrope_section is kept for
+	 * the language model to refuse, not ignored */
+	const char *both = "{\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
+	    "\"num_attention_heads\":4,\"vocab_size\":1000,\"rope_parameters\":{\"rope_type\":"
+	    "\"default\",\"mrope_section\":[2,3,3]},\"rope_scaling\":{\"type\":\"yarn\","
+	    "\"factor\":4}}";
+	CHECK(qvl_config_parse(both, strlen(both), &cfg, &err) == 0 &&
+	    strcmp(cfg.text.rope_type, "rope_scaling.type is \"yarn\"") == 0,
+	    "yarn in rope_scaling beside rope_parameters: %s (%s)", err.msg, cfg.text.rope_type);
+	/* a bad mrope_section is named where it was read */
+	const char *sum = "{\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
+	    "\"num_attention_heads\":4,\"vocab_size\":1000,\"rope_parameters\":{"
+	    "\"mrope_section\":[2,3,4]}}";
+	CHECK(qvl_config_parse(sum, strlen(sum), &cfg, &err) < 0 &&
+	    strstr(err.msg, "rope_parameters.mrope_section sums to 9") != NULL,
+	    "rope_parameters.mrope_section named: %s", err.msg);
 }
 
 int
