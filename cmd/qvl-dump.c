@@ -166,7 +166,8 @@ write_npy(const char *name, const qvl_tensor *t)
 	 * are then repeats of one stem. */
 	for (i = 0; name[i] && i < sizeof safe - 1; i++)
 		safe[i] = name[i] == '/' ? '_' : name[i];
-	while (i > 0 && ((unsigned char)name[i] & 0xc0) == 0x80)
+	for (int back = 0; back < 3 && i > 0 && ((unsigned char)name[i] & 0xc0) == 0x80;
+	    back++)
 		i--;
 	safe[i] = '\0';
 	/* A repeat is NAME.1, NAME.2, ...: the first such stem no record has taken, since a

@@ -71,7 +71,8 @@ find(const char *s, size_t from, size_t len, const char *what)
 	if (wl == 0)
 		return s + from;
 	last = s + len - wl;
-	for (p = s + from; (p = memchr(p, what[0], (size_t)(last - p) + 1)) != NULL; p++)
+	for (p = s + from; p <= last && (p = memchr(p, what[0], (size_t)(last - p) + 1)) != NULL;
+	    p++)
 		if (memcmp(p, what, wl) == 0)
 			return p;
 	return NULL;

@@ -150,18 +150,23 @@ template_hash(const char *t, size_t n)
 static int
 json_template_hash(const char *path, uint64_t *hash)
 {
-	json_t *root = json_load_file(path, 0, NULL), *t, *e;
+	json_t *root = json_load_file(path, 0, NULL), *t, *list, *e;
+	const char *name;
 	size_t i;
 	int found = 0;
 
 	if (root == NULL)
 		return 0;
 	t = json_object_get(root, "chat_template");
-	if (json_is_array(t))
-		json_array_foreach(t, i, e)
-			if (json_is_string(json_object_get(e, "name")) &&
-			    strcmp(json_string_value(json_object_get(e, "name")), "default") == 0)
+	if (json_is_array(list = t)) {
+		t = NULL;
+		json_array_foreach(list, i, e)
+			if ((name = json_string_value(json_object_get(e, "name"))) != NULL &&
+			    strcmp(name, "default") == 0) {
 				t = json_object_get(e, "template");
+				break;
+			}
+	}
 	if (json_is_string(t)) {
 		*hash = template_hash(json_string_value(t), json_string_length(t));
 		found = 1;

@@ -130,7 +130,7 @@ qvl_preproc_load(const char *model_dir, qvl_preproc *p, qvl_err *err)
 	if (root == NULL)
 		return qvl_fail(err, "%s: line %d: %s", path, jerr.line, jerr.text);
 	conf = nested ? json_object_get(root, "image_processor") : root;
-	if (conf == NULL)
+	if (nested && !json_is_object(conf))
 		rc = qvl_fail(err, "no image_processor object");
 	else
 		rc = preproc_parse(conf, p, err);

@@ -52,6 +52,7 @@ check "resize --png-dir: a 254-byte file name" $BIN/qvl-resize --png-dir "$TMP/l
 check "resize --png-dir: its PNG and -o's stream" test -s "$TMP/longdir/$long.png" -a \
 	-s "$TMP/${long}.qv"
 check "resize: no temp file left" test -z "$(ls -A "$TMP/longdir" | grep -v "^$long.png\$")"
+check "resize: no hidden temp file left beside -o" test -z "$(ls -A "$TMP" | grep '^\.qvl\.')"
 check_grep "resize --png-dir: a missing parent is named" "qvl-resize: $TMP/no/dir: No such file" \
 	$BIN/qvl-resize --png-dir "$TMP/no/dir" -o /dev/null "$IMG"
 # SIGINT while the PNG is written: the temporary file goes too

@@ -109,6 +109,9 @@ check "max_pixels overrides a stale size.longest_edge" sh -c "'$BIN/qvl-resize' 
 echo '{"processor_class": "x"}' > "$TMP/pp-new/processor_config.json"
 check_stderr "a processor_config.json without one is an error" 1 \
 	'processor_config.json: no image_processor object' info "$TMP/pp-new"
+echo '{"image_processor": null}' > "$TMP/pp-new/processor_config.json"
+check_stderr "nor is a null one" 1 'processor_config.json: no image_processor object' \
+	info "$TMP/pp-new"
 
 # YaRN (or any rotary type but the default/mrope one) changes every position's frequencies
 # in transformers (ROPE_INIT_FUNCTIONS[rope_type]); the Qwen2.5-VL model card suggests adding

@@ -292,6 +292,13 @@ test_config(void)
 	    "\"vocab_size\":1000,\"rope_scaling\":{\"mrope_section\":[2,3,3]}}}";
 	CHECK(qvl_config_parse(top, strlen(top), &cfg, &err) == 0 && cfg.text.rope_theta == 2.5e5,
 	    "top-level rope_theta: %s (%g)", err.msg, cfg.text.rope_theta);
+	/* the text config's own rope_theta beats a top-level rope_parameters' */
+	const char *near = "{\"rope_parameters\":{\"rope_theta\":5000},\"text_config\":{"
+	    "\"rope_theta\":7000,\"hidden_size\":64,\"intermediate_size\":128,"
+	    "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":1000,"
+	    "\"rope_scaling\":{\"mrope_section\":[2,3,3]}}}";
+	CHECK(qvl_config_parse(near, strlen(near), &cfg, &err) == 0 && cfg.text.rope_theta == 7000,
+	    "nearest rope_theta: %s (%g)", err.msg, cfg.text.rope_theta);
 	/* eos_token_id as a list, as some configs write it: the first */
 	const char *eos_list = "{\"eos_token_id\":[151643,151645],\"hidden_size\":64,"
 	    "\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
