@@ -285,7 +285,9 @@ parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *er
 	    1e30, &t->rope_theta, err) < 0)
 		return -1;
 	rsc = text_object(tc, root, "rope_scaling");
-	rs = rp != NULL && json_object_get(rp, "mrope_section") != NULL ? rp : rsc;
+	/* transformers 5 takes rope_scaling over rope_parameters where a config has both */
+	rs = rsc == NULL || (json_object_get(rsc, "mrope_section") == NULL && rp != NULL &&
+	    json_object_get(rp, "mrope_section") != NULL) ? rp : rsc;
 	sname = rs == rp ? "rope_parameters" : "rope_scaling";
 	/* the type is looked for in both objects, whichever holds mrope_section: a yarn added
 	 * to rope_scaling beside a rope_parameters must be refused too, not ignored */

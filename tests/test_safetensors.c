@@ -292,6 +292,12 @@ test_config(void)
 	    "\"vocab_size\":1000,\"rope_scaling\":{\"mrope_section\":[2,3,3]}}}";
 	CHECK(qvl_config_parse(top, strlen(top), &cfg, &err) == 0 && cfg.text.rope_theta == 2.5e5,
 	    "top-level rope_theta: %s (%g)", err.msg, cfg.text.rope_theta);
+	/* both objects with an mrope_section: rope_scaling's, as transformers 5 reads it */
+	const char *two = "{\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
+	    "\"num_attention_heads\":4,\"vocab_size\":1000,\"rope_parameters\":{"
+	    "\"mrope_section\":[2,2,4]},\"rope_scaling\":{\"mrope_section\":[4,2,2]}}";
+	CHECK(qvl_config_parse(two, strlen(two), &cfg, &err) == 0 &&
+	    cfg.text.mrope_section[0] == 4, "rope_scaling over rope_parameters: %s", err.msg);
 	/* the text config's own rope_theta beats a top-level rope_parameters' */
 	const char *near = "{\"rope_parameters\":{\"rope_theta\":5000},\"text_config\":{"
 	    "\"rope_theta\":7000,\"hidden_size\":64,\"intermediate_size\":128,"
