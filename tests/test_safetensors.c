@@ -213,6 +213,8 @@ test_sharded(void)
 	CHECK(system(path) == 0, "cleanup");
 }
 
+static void test_config_layouts(void);
+
 static void
 test_config(void)
 {
@@ -271,69 +273,72 @@ test_config(void)
 		free(copy);
 	}
 	free(text);
-	/* newer layout: text fields under text_config */
-	const char *nested = "{\"text_config\":{\"hidden_size\":64,\"intermediate_size\":128,"
-	    "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,"
-	    "\"vocab_size\":1000,\"rope_scaling\":{\"mrope_section\":[2,3,3]}}}";
-	CHECK(qvl_config_parse(nested, strlen(nested), &cfg, &err) == 0 &&
-	    cfg.text.num_hidden_layers == 2 && !cfg.has_vision, "text_config layout: %s", err.msg);
-	CHECK(cfg.text.rope_theta == 1e6, "rope_theta defaults to 1e6: %g", cfg.text.rope_theta);
-	/* transformers 5: rope_theta and mrope_section in rope_parameters */
-	const char *v5 = "{\"model_type\":\"qwen2_5_vl\",\"text_config\":{\"hidden_size\":64,"
-	    "\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
-	    "\"num_key_value_heads\":2,\"vocab_size\":1000,\"rope_parameters\":{\"rope_type\":"
-	    "\"default\",\"rope_theta\":500000.0,\"mrope_section\":[2,2,4]}}}";
-	CHECK(qvl_config_parse(v5, strlen(v5), &cfg, &err) == 0 && cfg.text.rope_theta == 5e5 &&
-	    cfg.text.mrope_section[0] == 2 && cfg.text.mrope_section[2] == 4,
-	    "rope_parameters layout: %s", err.msg);
-	/* rope_theta at the top beside a text_config without one */
-	const char *top = "{\"rope_theta\":250000,\"text_config\":{\"hidden_size\":64,"
-	    "\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
-	    "\"vocab_size\":1000,\"rope_scaling\":{\"mrope_section\":[2,3,3]}}}";
-	CHECK(qvl_config_parse(top, strlen(top), &cfg, &err) == 0 && cfg.text.rope_theta == 2.5e5,
-	    "top-level rope_theta: %s (%g)", err.msg, cfg.text.rope_theta);
-	/* both objects with an mrope_section: rope_scaling's, as transformers 5 reads it */
-	const char *two = "{\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
-	    "\"num_attention_heads\":4,\"vocab_size\":1000,\"rope_parameters\":{"
-	    "\"mrope_section\":[2,2,4]},\"rope_scaling\":{\"mrope_section\":[4,2,2]}}";
-	CHECK(qvl_config_parse(two, strlen(two), &cfg, &err) == 0 &&
-	    cfg.text.mrope_section[0] == 4, "rope_scaling over rope_parameters: %s", err.msg);
-	/* the text config's own rope_theta beats a top-level rope_parameters' */
-	const char *near = "{\"rope_parameters\":{\"rope_theta\":5000},\"text_config\":{"
-	    "\"rope_theta\":7000,\"hidden_size\":64,\"intermediate_size\":128,"
-	    "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":1000,"
-	    "\"rope_scaling\":{\"mrope_section\":[2,3,3]}}}";
-	CHECK(qvl_config_parse(near, strlen(near), &cfg, &err) == 0 && cfg.text.rope_theta == 7000,
-	    "nearest rope_theta: %s (%g)", err.msg, cfg.text.rope_theta);
-	/* eos_token_id as a list, as some configs write it: the first */
-	const char *eos_list = "{\"eos_token_id\":[151643,151645],\"hidden_size\":64,"
-	    "\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
-	    "\"vocab_size\":1000,\"rope_scaling\":{\"mrope_section\":[2,3,3]}}";
-	CHECK(qvl_config_parse(eos_list, strlen(eos_list), &cfg, &err) == 0 &&
-	    cfg.text.eos_token_id == 151643, "eos_token_id list: %s (%d)", err.msg,
-	    cfg.text.eos_token_id);
-	const char *bad = "{\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
-	    "\"num_attention_heads\":4,\"vocab_size\":1000,\"rope_parameters\":{\"rope_theta\":"
-	    "\"x\",\"mrope_section\":[2,3,3]}}";
-	CHECK(qvl_config_parse(bad, strlen(bad), &cfg, &err) < 0 &&
-	    strstr(err.msg, "rope_parameters.rope_theta is not a number") != NULL,
-	    "bad rope_parameters.rope_theta: %s", err.msg);
-	/* a yarn in rope_scaling beside a rope_parameters that holds mrope_section is kept for
-	 * the language model to refuse, not ignored */
-	const char *both = "{\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
-	    "\"num_attention_heads\":4,\"vocab_size\":1000,\"rope_parameters\":{\"rope_type\":"
-	    "\"default\",\"mrope_section\":[2,3,3]},\"rope_scaling\":{\"type\":\"yarn\","
-	    "\"factor\":4}}";
-	CHECK(qvl_config_parse(both, strlen(both), &cfg, &err) == 0 &&
-	    strcmp(cfg.text.rope_type, "rope_scaling.type is \"yarn\"") == 0,
-	    "yarn in rope_scaling beside rope_parameters: %s (%s)", err.msg, cfg.text.rope_type);
-	/* a bad mrope_section is named where it was read */
-	const char *sum = "{\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"
-	    "\"num_attention_heads\":4,\"vocab_size\":1000,\"rope_parameters\":{"
-	    "\"mrope_section\":[2,3,4]}}";
-	CHECK(qvl_config_parse(sum, strlen(sum), &cfg, &err) < 0 &&
-	    strstr(err.msg, "rope_parameters.mrope_section sums to 9") != NULL,
-	    "rope_parameters.mrope_section named: %s", err.msg);
+	test_config_layouts();
+}
+
+/* The sizes every config of test_config_layouts shares. */
+#define SIZES "\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2," \
+	"\"num_attention_heads\":4,\"vocab_size\":1000"
+#define MROPE_233 "\"rope_scaling\":{\"mrope_section\":[2,3,3]}"
+
+/* Where the fields sit in the configs of transformers 4.x and 5: each case's figures are
+ * checked where given (0 / NULL: not checked), or its error. */
+static void
+test_config_layouts(void)
+{
+	static const struct {
+		const char *what, *json;
+		double rope_theta;
+		int mrope0, eos;
+		const char *rope_type, *error;
+	} cases[] = {
+		{"text fields under text_config, rope_theta's default",
+		    "{\"text_config\":{" SIZES "," MROPE_233 "}}", 1e6, 2, 0, "", NULL},
+		{"transformers 5: rope_theta and mrope_section in rope_parameters",
+		    "{\"text_config\":{" SIZES ",\"rope_parameters\":{\"rope_type\":\"default\","
+		    "\"rope_theta\":500000.0,\"mrope_section\":[4,2,2]}}}", 5e5, 4, 0, "", NULL},
+		{"rope_theta at the top beside a text_config without one",
+		    "{\"rope_theta\":250000,\"text_config\":{" SIZES "," MROPE_233 "}}", 2.5e5, 0, 0,
+		    NULL, NULL},
+		{"the text config's own rope_theta over a top-level rope_parameters'",
+		    "{\"rope_parameters\":{\"rope_theta\":5000},\"text_config\":{\"rope_theta\":7000,"
+		    SIZES "," MROPE_233 "}}", 7000, 0, 0, NULL, NULL},
+		{"both with an mrope_section: rope_scaling's, as transformers 5 reads it",
+		    "{" SIZES ",\"rope_parameters\":{\"mrope_section\":[2,2,4]},"
+		    "\"rope_scaling\":{\"mrope_section\":[4,2,2]}}", 0, 4, 0, NULL, NULL},
+		{"eos_token_id as a list: the first",
+		    "{\"eos_token_id\":[151643,151645]," SIZES "," MROPE_233 "}", 0, 0, 151643, NULL,
+		    NULL},
+		{"a yarn in rope_scaling beside rope_parameters' mrope_section is kept to refuse",
+		    "{" SIZES ",\"rope_parameters\":{\"rope_type\":\"default\",\"mrope_section\":"
+		    "[2,3,3]},\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4}}", 0, 0, 0,
+		    "rope_scaling.type is \"yarn\"", NULL},
+		{"a bad rope_parameters.rope_theta",
+		    "{" SIZES ",\"rope_parameters\":{\"rope_theta\":\"x\",\"mrope_section\":[2,3,3]}}",
+		    0, 0, 0, NULL, "rope_parameters.rope_theta is not a number"},
+		{"a bad mrope_section is named where it was read",
+		    "{" SIZES ",\"rope_parameters\":{\"mrope_section\":[2,3,4]}}", 0, 0, 0, NULL,
+		    "rope_parameters.mrope_section sums to 9"},
+	};
+	qvl_config cfg;
+	qvl_err err;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		int rc = qvl_config_parse(cases[i].json, strlen(cases[i].json), &cfg, &err);
+		if (cases[i].error != NULL) {
+			CHECK(rc < 0 && strstr(err.msg, cases[i].error) != NULL, "%s: %s",
+			    cases[i].what, rc < 0 ? err.msg : "parsed");
+			continue;
+		}
+		CHECK(rc == 0 && cfg.text.num_hidden_layers == 2 && !cfg.has_vision &&
+		    (cases[i].rope_theta == 0 || cfg.text.rope_theta == cases[i].rope_theta) &&
+		    (cases[i].mrope0 == 0 || cfg.text.mrope_section[0] == cases[i].mrope0) &&
+		    (cases[i].eos == 0 || cfg.text.eos_token_id == cases[i].eos) &&
+		    (cases[i].rope_type == NULL || strcmp(cfg.text.rope_type, cases[i].rope_type) == 0),
+		    "%s: %s (rope_theta %g, mrope [%d..], eos %d, rope_type '%s')", cases[i].what,
+		    rc < 0 ? err.msg : "parsed", cfg.text.rope_theta, cfg.text.mrope_section[0],
+		    cfg.text.eos_token_id, cfg.text.rope_type);
+	}
 }
 
 int
