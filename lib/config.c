@@ -221,9 +221,10 @@ read_rope_type(const json_t *o, const char *section, qvl_text_config *t, qvl_err
 }
 
 /* Where rope_theta is: the text config's rope_parameters, the text config itself, then the
- * same two at the top level (the nearest wins); the top level when none has it. */
+ * same two at the top level (the nearest wins); the top level when none has it.  *section
+ * names it for messages. */
 static const json_t *
-theta_object(const json_t *tc, const json_t *root)
+theta_object(const json_t *tc, const json_t *root, const char **section)
 {
 	const json_t *in[] = {
 		json_object_get(tc, "rope_parameters"), tc,
@@ -231,8 +232,11 @@ theta_object(const json_t *tc, const json_t *root)
 	};
 
 	for (size_t i = 0; i < sizeof in / sizeof *in; i++)
-		if (json_is_object(in[i]) && json_object_get(in[i], "rope_theta") != NULL)
+		if (json_is_object(in[i]) && json_object_get(in[i], "rope_theta") != NULL) {
+			*section = i % 2 == 0 ? "rope_parameters." : "";
 			return in[i];
+		}
+	*section = "";
 	return root;
 }
 
@@ -280,9 +284,8 @@ parse_text(const json_t *root, const json_t *tc, qvl_text_config *t, qvl_err *er
 	/* transformers 5 keeps rope_theta and mrope_section in rope_parameters; before it,
 	 * rope_theta sat beside the sizes and mrope_section in rope_scaling */
 	rp = text_object(tc, root, "rope_parameters");
-	theta_in = theta_object(tc, root);
-	if (get_real(theta_in, theta_in == rp ? "rope_parameters." : "", "rope_theta", 1e6, 1e-9,
-	    1e30, &t->rope_theta, err) < 0)
+	theta_in = theta_object(tc, root, &sname);
+	if (get_real(theta_in, sname, "rope_theta", 1e6, 1e-9, 1e30, &t->rope_theta, err) < 0)
 		return -1;
 	rsc = text_object(tc, root, "rope_scaling");
 	/* transformers 5 takes rope_scaling over rope_parameters where a config has both */
