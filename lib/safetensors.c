@@ -448,6 +448,25 @@ other_quantizer(const qvl_weights *w, const char *name)
 	return 0;
 }
 
+/* NAME stored by bitsandbytes: 4-bit weights carry NAME.absmax beside them, 8-bit ones the
+ * row scales SCB beside NAME's "weight". */
+static int
+bitsandbytes(const qvl_weights *w, const char *name)
+{
+	size_t len = strlen(name);
+	char other[512];
+
+	if (len > 256)
+		return 0;
+	snprintf(other, sizeof other, "%s.absmax", name);
+	if (qvl_weights_find(w, other) != NULL)
+		return 1;
+	if (len < 6 || strcmp(name + len - 6, "weight") != 0)
+		return 0;
+	snprintf(other, sizeof other, "%.*sSCB", (int)(len - 6), name);
+	return qvl_weights_find(w, other) != NULL;
+}
+
 const qvl_tensor *
 qvl_weights_get(const qvl_weights *w, const char *name, int ndim, const int64_t *shape,
     qvl_err *err)
@@ -464,8 +483,9 @@ qvl_weights_get(const qvl_weights *w, const char *name, int ndim, const int64_t 
 	if (t->dtype != QVL_BF16 && t->dtype != QVL_F16 && t->dtype != QVL_F32) {
 		qvl_fail(err, "tensor %s: dtype %s%s, want BF16, F16 or F32%s", name,
 		    qvl_dtype_name(t->dtype), t->dtype == QVL_F8_E4M3 || t->dtype == QVL_F8_E5M2 ?
-		    " (an FP8 checkpoint)" : "", t->dtype == QVL_I64 || t->dtype == QVL_I32 ||
-		    t->dtype == QVL_BOOL ? "" : "; " QUANTIZE_HINT);
+		    " (an FP8 checkpoint)" : bitsandbytes(w, name) ? " (a bitsandbytes checkpoint)" :
+		    "", t->dtype == QVL_I64 || t->dtype == QVL_I32 || t->dtype == QVL_BOOL ? "" :
+		    "; " QUANTIZE_HINT);
 		return NULL;
 	}
 	if (t->ndim != ndim || memcmp(t->shape, shape, (size_t)ndim * sizeof *shape) != 0) {

@@ -164,8 +164,8 @@ check_stderr "a fine-tune's own template is said" 0 \
 check_stderr "a named list's default template: no warning" 0 '' \
 	"$BIN/qvl-decode" -m "$TMP/tmpl-listed" --text-only -p hi --max-tokens 1
 
-# Another quantizer's checkpoints: GPTQ/AWQ packed int32 (q_proj.qweight, .qzeros, .scales)
-# and FP8 (F8_E4M3 weights and a weight_scale)
+# Another quantizer's checkpoints: GPTQ/AWQ packed int32 (q_proj.qweight, .qzeros, .scales),
+# FP8 (F8_E4M3 weights and a weight_scale) and bitsandbytes 4-bit (U8 weights, .absmax)
 /usr/bin/python3 - "$DATA/models/tiny/model.safetensors" "$TMP" <<'PY'
 import json, struct, sys
 src, tmp = sys.argv[1], sys.argv[2]
@@ -183,7 +183,7 @@ def write(path, tensors):
     open(path, 'wb').write(struct.pack('<Q', len(hj)) + hj + data)
 orig = {k: (t['dtype'], t['shape'], b[8 + n + t['data_offsets'][0]:8 + n + t['data_offsets'][1]])
         for k, t in head.items()}
-gptq, fp8 = dict(orig), dict(orig)
+gptq, fp8, bnb = dict(orig), dict(orig), dict(orig)
 for k, (dt, shape, raw) in orig.items():
     if k.startswith('model.layers.') and k.endswith('proj.weight'):
         rows, cols = shape
@@ -193,10 +193,13 @@ for k, (dt, shape, raw) in orig.items():
         gptq[stem + 'scales'] = ('F16', [1, rows], bytes(2 * rows))
         fp8[k] = ('F8_E4M3', shape, bytes(rows * cols))
         fp8[stem + 'weight_scale'] = ('F32', [rows, 1], bytes(4 * rows))
+        bnb[k] = ('U8', [rows * cols // 2, 1], bytes(rows * cols // 2))
+        bnb[k + '.absmax'] = ('F32', [rows * cols // 64], bytes(4 * (rows * cols // 64)))
 write(tmp + '/gptq.safetensors', gptq)
 write(tmp + '/fp8.safetensors', fp8)
+write(tmp + '/bnb.safetensors', bnb)
 PY
-for q in gptq fp8; do
+for q in gptq fp8 bnb; do
 	mkdir -p "$TMP/$q" && cp "$DATA"/models/tiny/*.json "$TMP/$q"/
 	mv "$TMP/$q.safetensors" "$TMP/$q/model.safetensors"
 done
@@ -206,4 +209,7 @@ check_stderr "a GPTQ/AWQ checkpoint is refused by name" 1 \
 check_stderr "an FP8 checkpoint is refused by name" 1 \
 	'dtype F8_E4M3 \(an FP8 checkpoint\), want BF16' \
 	"$BIN/qvl-decode" -m "$TMP/fp8" --text-only -p hi --max-tokens 1
+check_stderr "a bitsandbytes checkpoint is refused by name" 1 \
+	'dtype U8 \(a bitsandbytes checkpoint\), want BF16' \
+	"$BIN/qvl-decode" -m "$TMP/bnb" --text-only -p hi --max-tokens 1
 finish
