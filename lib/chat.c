@@ -178,32 +178,27 @@ json_template_hash(const char *path, uint64_t *hash)
 int
 qvl_chat_template_check(const char *model_dir, char *file, size_t file_size)
 {
-	static const char *files[] = {
-		"chat_template.jinja", "chat_template.json", "tokenizer_config.json",
-	};
-	char path[4096];
-	uint64_t hash;
+	static const char *json_files[] = { "chat_template.json", "tokenizer_config.json" };
+	char path[4096], *text;
+	uint64_t hash = 0;
+	size_t len;
 	qvl_err err;
+	int found = 0;
 
-	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-		int found = 0;
-		snprintf(path, sizeof path, "%s/%s", model_dir, files[i]);
-		if (i == 0) {
-			size_t len;
-			char *text = qvl_read_file(path, &len, (size_t)1 << 20, &err);
-			if (text != NULL) {
-				hash = template_hash(text, len);
-				found = 1;
-				free(text);
-			}
-		} else {
-			found = json_template_hash(path, &hash);
-		}
-		if (found) {
-			snprintf(file, file_size, "%s", files[i]);
-			return hash == QWEN25VL_TEMPLATE_HASH ? QVL_TEMPLATE_BUILTIN :
-			    QVL_TEMPLATE_OTHER;
-		}
+	/* transformers' order: the .jinja, then the JSON files */
+	snprintf(file, file_size, "chat_template.jinja");
+	snprintf(path, sizeof path, "%s/%s", model_dir, file);
+	if ((text = qvl_read_file(path, &len, (size_t)1 << 20, &err)) != NULL) {
+		hash = template_hash(text, len);
+		found = 1;
+		free(text);
 	}
-	return QVL_TEMPLATE_NONE;
+	for (size_t i = 0; !found && i < sizeof json_files / sizeof *json_files; i++) {
+		snprintf(file, file_size, "%s", json_files[i]);
+		snprintf(path, sizeof path, "%s/%s", model_dir, file);
+		found = json_template_hash(path, &hash);
+	}
+	if (!found)
+		return QVL_TEMPLATE_NONE;
+	return hash == QWEN25VL_TEMPLATE_HASH ? QVL_TEMPLATE_BUILTIN : QVL_TEMPLATE_OTHER;
 }

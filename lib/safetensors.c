@@ -429,42 +429,34 @@ qvl_weights_find(const qvl_weights *w, const char *name)
 
 #define QUANTIZE_HINT "qvl-quantize makes 8 or 4 bits from the BF16 checkpoint"
 
-/* NAME's matrix stored as another tool's packed integers (NAME without "weight" plus
- * qweight for GPTQ and AWQ, weight_packed for compressed-tensors). */
+/* Whether a tensor named NAME with its trailing STRIP replaced by ADD exists. */
+static int
+has_sibling(const qvl_weights *w, const char *name, const char *strip, const char *add)
+{
+	size_t len = strlen(name), sl = strlen(strip);
+	char other[512];
+
+	if (len < sl || strcmp(name + len - sl, strip) != 0 || len > 256)
+		return 0;
+	snprintf(other, sizeof other, "%.*s%s", (int)(len - sl), name, add);
+	return qvl_weights_find(w, other) != NULL;
+}
+
+/* NAME's matrix stored as another tool's packed integers: qweight for GPTQ and AWQ,
+ * weight_packed for compressed-tensors, in place of "weight". */
 static int
 other_quantizer(const qvl_weights *w, const char *name)
 {
-	static const char *packed[] = {"qweight", "weight_packed"};
-	size_t len = strlen(name);
-	char other[512];
-
-	if (len < 6 || strcmp(name + len - 6, "weight") != 0 || len > 256)
-		return 0;
-	for (size_t i = 0; i < sizeof packed / sizeof *packed; i++) {
-		snprintf(other, sizeof other, "%.*s%s", (int)(len - 6), name, packed[i]);
-		if (qvl_weights_find(w, other) != NULL)
-			return 1;
-	}
-	return 0;
+	return has_sibling(w, name, "weight", "qweight") ||
+	    has_sibling(w, name, "weight", "weight_packed");
 }
 
 /* NAME stored by bitsandbytes: 4-bit weights carry NAME.absmax beside them, 8-bit ones the
- * row scales SCB beside NAME's "weight". */
+ * row scales SCB in place of "weight". */
 static int
 bitsandbytes(const qvl_weights *w, const char *name)
 {
-	size_t len = strlen(name);
-	char other[512];
-
-	if (len > 256)
-		return 0;
-	snprintf(other, sizeof other, "%s.absmax", name);
-	if (qvl_weights_find(w, other) != NULL)
-		return 1;
-	if (len < 6 || strcmp(name + len - 6, "weight") != 0)
-		return 0;
-	snprintf(other, sizeof other, "%.*sSCB", (int)(len - 6), name);
-	return qvl_weights_find(w, other) != NULL;
+	return has_sibling(w, name, "", ".absmax") || has_sibling(w, name, "weight", "SCB");
 }
 
 const qvl_tensor *
