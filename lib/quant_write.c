@@ -347,17 +347,29 @@ close_into_place(FILE *f, const char *tmp, const char *path, qvl_err *err)
 	return 0;
 }
 
+/* A temporary file of the output directory: hidden, short whatever the name of the file it
+ * becomes (a side file's may be NAME_MAX long), and ending in ".tmp.PID", the names
+ * qvl-quantize's interrupt handler removes. */
 static int
-copy_file(const char *from, const char *to, qvl_err *err)
+tmp_name(char *buf, size_t size, const char *dir, const char *what, qvl_err *err)
 {
-	char tmp[PATH_MAX + 32], buf[65536];
+	if (snprintf(buf, size, "%s/.%s.tmp.%ld", dir, what, (long)getpid()) >= (int)size) {
+		buf[0] = '\0';
+		return qvl_fail(err, "%s: path too long", dir);
+	}
+	return 0;
+}
+
+static int
+copy_file(const char *from, const char *to, const char *tmp, qvl_err *err)
+{
+	char buf[65536];
 	FILE *in, *out;
 	size_t n;
 	int rc = -1;
 
 	if ((in = fopen(from, "rb")) == NULL)
 		return qvl_fail_errno(err, "%s", from);
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid());
 	if ((out = fopen_new(tmp)) == NULL) {
 		qvl_fail_errno(err, "%s", to);
 		fclose(in);
@@ -383,16 +395,20 @@ out:
 	return rc;
 }
 
+/* The model's other files (config, tokenizer, templates), each copied whole. */
 static int
 copy_side_files(const char *src, const char *dst, qvl_err *err)
 {
 	DIR *d = opendir(src);
 	struct dirent *e;
-	char from[PATH_MAX], to[PATH_MAX];
+	char from[PATH_MAX], to[PATH_MAX], tmp[PATH_MAX];
 	struct stat st;
+	int rc = -1;
 
 	if (d == NULL)
 		return qvl_fail_errno(err, "%s", src);
+	if (tmp_name(tmp, sizeof tmp, dst, "side-file", err) < 0)
+		goto out;
 	while ((e = readdir(d)) != NULL) {
 		const char *ext = strrchr(e->d_name, '.');
 
@@ -402,18 +418,33 @@ copy_side_files(const char *src, const char *dst, qvl_err *err)
 			continue;
 		if (snprintf(from, sizeof from, "%s/%s", src, e->d_name) >= (int)sizeof from ||
 		    snprintf(to, sizeof to, "%s/%s", dst, e->d_name) >= (int)sizeof to) {
-			closedir(d);
-			return qvl_fail(err, "%s/%s: path too long", src, e->d_name);
+			qvl_fail(err, "%s/%s: path too long", src, e->d_name);
+			goto out;
 		}
 		if (stat(from, &st) != 0 || !S_ISREG(st.st_mode))
 			continue;
-		if (copy_file(from, to, err) < 0) {
-			closedir(d);
-			return -1;
-		}
+		if (copy_file(from, to, tmp, err) < 0)
+			goto out;
 	}
+	rc = 0;
+out:
 	closedir(d);
-	return 0;
+	return rc;
+}
+
+/* Empties a directory this run made, so that it can be removed: everything in it is ours. */
+static void
+remove_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
 }
 
 int
@@ -467,7 +498,8 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 		goto out;
 	}
 	snprintf(path, sizeof path, "%s/model.safetensors", dst);
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	if (tmp_name(tmp, sizeof tmp, dst, "model.safetensors", err) < 0)
+		goto out;
 	if ((f = fopen_new(tmp)) == NULL) {
 		qvl_fail_errno(err, "%s", path);
 		goto out;
@@ -490,23 +522,32 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 		if (progress)
 			progress(ctx, (long)i + 1, (long)n);
 	}
-	if (close_into_place(f, tmp, path, err) < 0) {
+	int bad = fflush(f) != 0 || ferror(f);
+	if (fclose(f) != 0 || bad) {
 		f = NULL;
+		qvl_fail_errno(err, "%s: write", path);
 		goto out;
 	}
 	f = NULL;
-	tmp[0] = '\0';
+	/* The weights go into place last: a run cut short by a signal (whose handler removes
+	 * only the temporary files) leaves no model.safetensors beside a missing tokenizer. */
 	if (copy_side_files(src, dst, err) < 0)
 		goto out;
+	if (rename(tmp, path) != 0) {
+		qvl_fail_errno(err, "rename %s", path);
+		goto out;
+	}
 	rc = 0;
 out:
 	if (f)
 		fclose(f);
 	if (rc < 0 && tmp[0])
 		unlink(tmp);
-	/* a failure leaves no directory of ours behind (it holds files only once whole) */
-	if (rc < 0 && made_dir)
+	/* a failure leaves no directory of ours behind */
+	if (rc < 0 && made_dir) {
+		remove_files(dst);
 		rmdir(dst);
+	}
 	free(header);
 	free(outs);
 	qvl_weights_close(w);

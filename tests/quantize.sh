@@ -12,7 +12,7 @@ check_grep "q4 matrices" 'up_proj\.weight\.q4_min' "$BIN/qvl-dump" "$TMP/q4/mode
 check_grep "q4 models keep lm_head 8-bit" 'lm_head\.weight\.q8_scale' "$BIN/qvl-dump" \
     "$TMP/q4/model.safetensors"
 check "q4 as f32" "$Q" -q -m "$TINY" --type q4 --as-f32 -o "$TMP/q4f"
-check "no temp files left" test -z "$(ls "$TMP"/q8/*.tmp.* "$TMP"/q4/*.tmp.* 2>/dev/null)"
+check "no temp files left" test -z "$(ls -A "$TMP"/q8 "$TMP"/q4 | grep '\.tmp\.')"
 # Quantized models load in every program: decode end to end, and the vision tower + merger
 # against the golden embeddings (q8 within 5 % of max |ref|, q4 within 50 %: see
 # qvl-quantize(1) for the measured errors).
@@ -77,4 +77,16 @@ mkdir -p "$TMP/badcfg" && ln -s "$TINY"/* "$TMP/badcfg"/ && rm "$TMP/badcfg/conf
 echo '{"model_type": "qwen2_5_vl", "hidden_size": "big"}' > "$TMP/badcfg/config.json"
 check_grep "bad config refused" 'config.json' "$Q" -m "$TMP/badcfg" --type q8 -o "$TMP/badcfg-q8"
 check "and no directory made" test ! -e "$TMP/badcfg-q8"
+# side files: one whose name is NAME_MAX long is copied (its temporary name once was too
+# long); one that cannot be read fails the run, which then leaves no directory
+mkdir -p "$TMP/side" && ln -s "$TINY"/* "$TMP/side"/
+long=$(printf 'n%.0s' {1..250}).json
+echo '{}' > "$TMP/side/$long"
+check "a side file of 255 bytes' name" "$Q" -q -m "$TMP/side" --type q8 -o "$TMP/side-q8"
+check "is copied" cmp "$TMP/side/$long" "$TMP/side-q8/$long"
+rm "$TMP/side/$long"
+ln -s /proc/self/mem "$TMP/side/notes.txt"   # a regular file whose read fails (EIO)
+check_grep "an unreadable side file is named" 'side/notes.txt: read' \
+	"$Q" -m "$TMP/side" --type q8 -o "$TMP/side-bad"
+check "and no directory is left" test ! -e "$TMP/side-bad"
 finish
