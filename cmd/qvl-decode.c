@@ -476,9 +476,7 @@ main(int argc, char **argv)
 			qvl_err_prefix(&err, "%s", md.dir);
 			die_err(EXIT_BADINPUT, &err);
 		}
-		if ((md.pool = qvl_pool_new(o.threads, &err)) == NULL)
-			die_err(EXIT_BADINPUT, &err);
-		qvl_pool_set_precision(md.pool, o.precision);
+		md.pool = cmd_pool_new(o.threads, o.precision);
 		qvl_llm_set_prefill_rows(md.llm, o.prefill_rows);
 	}
 	FILE *logits_f = o.logits_path && !o.prompt_ids ? out_open(o.logits_path) : NULL;
@@ -514,7 +512,6 @@ main(int argc, char **argv)
 	free(list);
 	free(prompt);
 	qvl_llm_free(md.llm);
-	qvl_pool_free(md.pool);
 	qvl_weights_close(md.w);
 	qvl_tokenizer_free(md.tok);
 	return 0;

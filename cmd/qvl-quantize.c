@@ -87,12 +87,10 @@ main(int argc, char **argv)
 	if (as_f32)
 		qt = qt == QVL_QUANT_Q8 ? QVL_QUANT_Q8_AS_F32 : QVL_QUANT_Q4_AS_F32;
 	model = cmd_model_dir(model);
-	if ((pool = qvl_pool_new((int)threads, &err)) == NULL)
-		die_err(EXIT_BADINPUT, &err);
+	pool = cmd_pool_new((int)threads, QVL_PRECISION_F32);
 	cmd_tmp_dir(outdir); /* an interrupt removes the half-written files */
 	if (qvl_quantize_model(model, outdir, qt, pool,
 	    !quiet && isatty(STDERR_FILENO) ? progress : NULL, NULL, &err) < 0)
 		die_err(EXIT_BADINPUT, &err);
-	qvl_pool_free(pool);
 	return 0;
 }

@@ -141,9 +141,7 @@ main(int argc, char **argv)
 		qvl_err_prefix(&err, "%s", dir);
 		die_err(EXIT_BADINPUT, &err);
 	}
-	if ((pool = qvl_pool_new(threads, &err)) == NULL)
-		die_err(EXIT_BADINPUT, &err);
-	qvl_pool_set_precision(pool, precision);
+	pool = cmd_pool_new(threads, precision);
 
 	in = in_open(path);
 	if ((reader = qvl_reader_new(in, in_name(path))) == NULL)
@@ -188,7 +186,6 @@ main(int argc, char **argv)
 	qvl_reader_free(reader);
 	if (in != stdin)
 		fclose(in);
-	qvl_pool_free(pool);
 	qvl_vit_free(vit);
 	qvl_weights_close(w);
 	free(mask);

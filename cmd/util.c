@@ -200,6 +200,29 @@ cmd_parse_precision(const char *s)
 	die(EXIT_USAGE, "--precision: want f32 or bf16, not '%s'", s);
 }
 
+/* The program's worker pool, joined at exit: a die() while its threads live would leave
+ * their stacks and TLS, which valgrind reports as possibly lost. */
+static qvl_pool *pool_at_exit;
+
+static void
+free_pool(void)
+{
+	qvl_pool_free(pool_at_exit);
+	pool_at_exit = NULL;
+}
+
+qvl_pool *
+cmd_pool_new(int threads, qvl_precision precision)
+{
+	qvl_err err;
+
+	if ((pool_at_exit = qvl_pool_new(threads, &err)) == NULL)
+		die_err(EXIT_BADINPUT, &err);
+	qvl_pool_set_precision(pool_at_exit, precision);
+	atexit(free_pool);
+	return pool_at_exit;
+}
+
 static struct out_file *
 out_find(FILE *f)
 {

@@ -33,6 +33,10 @@ double cmd_parse_double(const char *opt, const char *s, double min, double max);
 /* --precision f32|bf16, or a usage error. */
 qvl_precision cmd_parse_precision(const char *s);
 
+/* The worker pool (--threads; 0 is every CPU), freed at exit however the program ends: no
+ * qvl_pool_free. */
+qvl_pool *cmd_pool_new(int threads, qvl_precision precision);
+
 /* Output: "-" or NULL is stdout; a regular path is written as PATH.tmp.XXXXXX (mkstemp) and
  * renamed over PATH by out_commit, so an interrupted program never leaves a partial file; a
  * device, fifo or socket is written in place.  A few may be open at once (-o and --png). */

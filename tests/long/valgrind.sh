@@ -73,4 +73,7 @@ vg "tokenize --decode" bash -c "echo '9707 11 1879 0 151644' | $VG $VB/qvl-token
 # and the error paths free what they allocated too
 vg "decode, cut stream" bash -c "head -c 1000 $TMP/emb | $VG $VB/qvl-decode -t 1 -p hi; [[ \$? -eq 1 ]]"
 vg "vit, bad model" bash -c "$VG $VB/qvl-vit -m $TMP $TMP/pix; [[ \$? -eq 1 ]]"
+# with the pool's workers started: they are joined at exit, their stacks not left behind
+vg "vit, cut stream, 2 workers" bash -c "head -c 3000 $TMP/pix | $VG $VB/qvl-vit -t 2; [[ \$? -eq 1 ]]"
+vg quantize $VG $VB/qvl-quantize -q -t 2 -m "$TINY" --type q4 -o "$TMP/vq4"
 finish
