@@ -334,14 +334,20 @@ fopen_new(const char *path)
 	return f;
 }
 
-/* Closes f, written as tmp, and renames it over path; f is closed whatever happens. */
+/* Closes f, written for path, with any write error it had; f is closed whatever happens. */
 static int
-close_into_place(FILE *f, const char *tmp, const char *path, qvl_err *err)
+close_written(FILE *f, const char *path, qvl_err *err)
 {
 	int bad = fflush(f) != 0 || ferror(f);
 
 	if (fclose(f) != 0 || bad)
 		return qvl_fail_errno(err, "%s: write", path);
+	return 0;
+}
+
+static int
+rename_into_place(const char *tmp, const char *path, qvl_err *err)
+{
 	if (rename(tmp, path) != 0)
 		return qvl_fail_errno(err, "rename %s", path);
 	return 0;
@@ -384,7 +390,7 @@ copy_file(const char *from, const char *to, const char *tmp, qvl_err *err)
 		qvl_fail_errno(err, "%s: read", from);
 		goto out;
 	}
-	rc = close_into_place(out, tmp, to, err);
+	rc = close_written(out, to, err) < 0 ? -1 : rename_into_place(tmp, to, err);
 	out = NULL;
 out:
 	if (out)
@@ -522,21 +528,16 @@ qvl_quantize_model(const char *src, const char *dst, qvl_quant_type type, qvl_po
 		if (progress)
 			progress(ctx, (long)i + 1, (long)n);
 	}
-	int bad = fflush(f) != 0 || ferror(f);
-	if (fclose(f) != 0 || bad) {
-		f = NULL;
-		qvl_fail_errno(err, "%s: write", path);
-		goto out;
-	}
+	int closed = close_written(f, path, err);
 	f = NULL;
+	if (closed < 0)
+		goto out;
 	/* The weights go into place last: a run cut short by a signal (whose handler removes
 	 * only the temporary files) leaves no model.safetensors beside a missing tokenizer. */
 	if (copy_side_files(src, dst, err) < 0)
 		goto out;
-	if (rename(tmp, path) != 0) {
-		qvl_fail_errno(err, "rename %s", path);
+	if (rename_into_place(tmp, path, err) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	if (f)
