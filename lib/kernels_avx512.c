@@ -50,11 +50,7 @@ rows_float(qvl_dtype dt, const char *w, int64_t ldw, int R, int64_t cols, const 
 	__m512 acc[RB][NB], xv[NB];
 	int64_t c = 0;
 
-	UNROLL
-	for (int r = 0; r < R; r++)
-		UNROLL
-		for (int i = 0; i < N; i++)
-			acc[r][i] = _mm512_setzero_ps();
+	zero_acc(R, N, acc);
 	for (; c + 16 <= cols; c += 16) {
 		UNROLL
 		for (int i = 0; i < N; i++)
@@ -268,11 +264,7 @@ rows_q8(const int8_t *w, const uint16_t *sc, int64_t nb, int R, int64_t cols, co
 	__m512 acc[RB][NB], x0[NB], x1[NB];
 	float d[RB][SCALE_CHUNK];
 
-	UNROLL
-	for (int r = 0; r < R; r++)
-		UNROLL
-		for (int i = 0; i < N; i++)
-			acc[r][i] = _mm512_setzero_ps();
+	zero_acc(R, N, acc);
 	for (int64_t b0 = 0; b0 < nb; b0 += SCALE_CHUNK) {
 		int64_t nblk = nb - b0 < SCALE_CHUNK ? nb - b0 : SCALE_CHUNK;
 		int64_t full = (b0 + nblk) * QVL_QBLOCK <= cols ? nblk : nblk - 1;
@@ -340,11 +332,7 @@ rows_q4(const uint8_t *w, int64_t ldw, const uint16_t *sc, const uint16_t *mn, i
 	float d[RB][SCALE_CHUNK], m[RB][SCALE_CHUNK];
 	const __m512 iota = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
 
-	UNROLL
-	for (int r = 0; r < R; r++)
-		UNROLL
-		for (int i = 0; i < N; i++)
-			acc[r][i] = _mm512_setzero_ps();
+	zero_acc(R, N, acc);
 	for (int64_t b0 = 0; b0 < nb; b0 += SCALE_CHUNK) {
 		int64_t nblk = nb - b0 < SCALE_CHUNK ? nb - b0 : SCALE_CHUNK;
 		widen_scales(sc, nb, R, b0, nblk, d);

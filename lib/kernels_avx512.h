@@ -22,6 +22,17 @@
 #define NB 4 /* inputs per pass */
 #define X_L1_BYTES 16384 /* bytes of x that stay in L1 beside the weights streaming through */
 
+/* The accumulators of R rows by N inputs of a float32 or integer kernel, zeroed. */
+INLINE void
+zero_acc(int R, int N, __m512 (*acc)[NB])
+{
+	UNROLL
+	for (int r = 0; r < R; r++)
+		UNROLL
+		for (int i = 0; i < N; i++)
+			acc[r][i] = _mm512_setzero_ps();
+}
+
 /* q4's x prepared for VNNI (kernels_avx512_vnni.c says how), in floats. */
 #define Q4X_GROUPS(nb) (((nb) + 3) / 4)
 #define Q4X_FLOATS(nb) (2 * (nb) + Q4X_GROUPS(nb) * 32)

@@ -28,11 +28,7 @@ rows_q8v(const int8_t *w, const uint16_t *sc, int64_t nb, int R, int64_t cols,
 	UNROLL
 	for (int i = 0; i < N; i++)
 		xq[i] = (const int16_t *)(xp + i * stride + nb);
-	UNROLL
-	for (int r = 0; r < R; r++)
-		UNROLL
-		for (int i = 0; i < N; i++)
-			acc[r][i] = _mm512_setzero_ps();
+	zero_acc(R, N, acc);
 	for (int64_t b0 = 0; b0 < nb; b0 += SCALE_CHUNK) {
 		int64_t nblk = nb - b0 < SCALE_CHUNK ? nb - b0 : SCALE_CHUNK;
 		widen_scales(sc, nb, R, b0, nblk, d);
