@@ -1,10 +1,12 @@
 /* test_matmul: every kernel level and storage kind against a double-precision reference on
- * random matrices of awkward sizes; 1 vs 2 vs 3 threads bit for bit; bf16 precision's error. */
+ * random matrices of awkward sizes; 1 vs 2 vs 3 threads bit for bit; bf16 precision's error;
+ * the AMX products where the CPU has them. */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "../lib/cpu.h"
 #include "../lib/kernels.h"
+#include "../lib/kernels_amx.h"
 #include "../lib/kernels_dnnl.h"
 #include "../lib/matmul.h"
 #include "../lib/pool.h"
@@ -300,6 +302,85 @@ test_tile_chunks(qvl_pool *pool)
 	free(y);
 }
 
+/* AMX products (where they run) against the BF16-rounded reference, with x given as
+ * float32 and as BF16 (the same bits), on 1, 2 and 3 threads (the same bits: each output
+ * is one task's); inputs and rows around the 32 of a block pair and the panels, columns
+ * around the 32 of a step. */
+static void
+test_amx(qvl_pool *pool2)
+{
+	static const int64_t shapes[][3] = { /* rows, cols, n */
+		{1, 1, 1}, {16, 32, 16}, {31, 33, 17}, {32, 64, 32}, {33, 30, 33}, {67, 257, 70},
+		{100, 96, 9}, {257, 1176, 40}, {600, 3420, 65}, {4099, 300, 20}, {64, 8200, 3},
+	};
+	uint32_t in[16][16], out[16][16];
+	int same = 1;
+
+	for (int r = 0; r < 16; r++)
+		for (int c = 0; c < 16; c++)
+			in[r][c] = (uint32_t)(r * 16 + c) * 2654435761u;
+	qvl_amx_transpose16(in, out);
+	for (int r = 0; r < 16; r++)
+		for (int c = 0; c < 16; c++)
+			same &= !qvl_amx_usable() || out[c][r] == in[r][c];
+	CHECK(same, "amx: 16 x 16 transpose");
+	if (!qvl_amx_usable()) {
+		CHECK(qvl_amx_product(pool2, NULL, 1, 1, NULL, NULL, NULL, 1, NULL, 1) == -1,
+		    "amx: no AMX here, the product declines");
+		return;
+	}
+	for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+		int64_t rows = shapes[s][0], cols = shapes[s][1], n = shapes[s][2];
+		struct mat t;
+		float *x = malloc((size_t)(n * cols) * sizeof *x);
+		uint16_t *xb = malloc((size_t)(n * cols) * sizeof *xb);
+		float *bias = malloc((size_t)rows * sizeof *bias);
+		float *y1 = malloc((size_t)(n * rows) * sizeof *y1);
+		float *y2 = malloc((size_t)(n * rows) * sizeof *y2);
+		float *y3 = malloc((size_t)(n * rows) * sizeof *y3);
+		const float *b = s % 2 ? bias : NULL;
+
+		mat_make(&t, QVL_BF16, rows, cols);
+		for (int64_t i = 0; i < n * cols; i++) {
+			x[i] = rnd_float();
+			xb[i] = qvl_f32_to_bf16(x[i]);
+		}
+		for (int64_t r = 0; r < rows; r++)
+			bias[r] = rnd_float();
+		int rc = qvl_amx_product(NULL, t.data, rows, cols, b, NULL, x, n, y1, rows);
+		rc |= qvl_amx_product(pool2, t.data, rows, cols, b, xb, NULL, n, y2, rows);
+		rc |= qvl_amx_product(pool3, t.data, rows, cols, b, NULL, x, n, y3, rows);
+		double e = rc ? INFINITY : rel_error(&t, b, x, n, y1, ROUND_X);
+		CHECK(e < 1e-5 * sqrt((double)cols + 1) + 1e-5,
+		    "amx [%lld, %lld] n=%lld%s: error %.3g of sum |w x| vs bf16(x)",
+		    (long long)rows, (long long)cols, (long long)n, b ? " +bias" : "", e);
+		CHECK(rc == 0 && memcmp(y1, y2, (size_t)(n * rows) * sizeof *y1) == 0 &&
+		    memcmp(y1, y3, (size_t)(n * rows) * sizeof *y1) == 0,
+		    "amx [%lld, %lld] n=%lld: x or bf16(x), 1, 2 or 3 threads, the same bits",
+		    (long long)rows, (long long)cols, (long long)n);
+		/* A strided destination: y's other columns untouched. */
+		float *wide = malloc((size_t)(n * (rows + 3)) * sizeof *wide);
+		for (int64_t i = 0; i < n * (rows + 3); i++)
+			wide[i] = -7.0f;
+		rc = qvl_amx_product(pool2, t.data, rows, cols, b, xb, NULL, n, wide, rows + 3);
+		same = rc == 0;
+		for (int64_t i = 0; i < n; i++)
+			for (int64_t r = 0; r < rows + 3; r++)
+				same &= r < rows ? wide[i * (rows + 3) + r] == y1[i * rows + r] :
+				    wide[i * (rows + 3) + r] == -7.0f;
+		CHECK(same, "amx [%lld, %lld] n=%lld: row stride %lld", (long long)rows,
+		    (long long)cols, (long long)n, (long long)(rows + 3));
+		free(wide);
+		mat_free(&t);
+		free(x);
+		free(xb);
+		free(bias);
+		free(y1);
+		free(y2);
+		free(y3);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -337,6 +418,7 @@ main(int argc, char **argv)
 	/* bf16 precision on a q8 matrix of 8.6 M values: two BF16 tiles, the last short. */
 	test_case(pool2, QVL_I8, 4200, 2048, 30);
 	test_tile_chunks(pool2);
+	test_amx(pool2);
 	qvl_pool_free(pool2);
 	qvl_pool_free(pool3);
 	return TEST_DONE();
