@@ -42,6 +42,7 @@ struct tile_config {
 struct amx_job {
 	const uint16_t *w, *xb, *pad; /* pad: W's last rows % 32, zero-padded to 32 x kpad */
 	const float *x, *bias;
+	float alpha;
 	uint16_t *xp;                 /* packed X: [pairs][ksteps][2][16][16][2] */
 	float *y;
 	uint16_t *tails;              /* per thread: [PANEL_MAX][32], W's last cols % 32 */
@@ -172,7 +173,8 @@ block_2x2(const uint16_t *a0, const uint16_t *a1, int64_t astride, int64_t steps
 	_tile_stored(3, c[3], 64);
 }
 
-/* y[m0 + i, r0 + j] = c[j][i] + bias[r0 + j] for i < mcount, j < rcount. */
+/* y[m0 + i, r0 + j] = alpha c[j][i] + bias[r0 + j] for i < mcount, j < rcount (one
+ * rounding: with alpha 1, the sum's). */
 INLINE void
 put_tile(const struct amx_job *job, float c[256], int64_t m0, int64_t mcount, int64_t r0,
     int64_t rcount)
@@ -183,13 +185,13 @@ put_tile(const struct amx_job *job, float c[256], int64_t m0, int64_t mcount, in
 		return;
 	__mmask16 mask = rcount >= 16 ? 0xffff : (__mmask16)((1u << rcount) - 1);
 	__m512 bias = job->bias ? _mm512_maskz_loadu_ps(mask, job->bias + r0) :
-	    _mm512_setzero_ps();
+	    _mm512_setzero_ps(), alpha = _mm512_set1_ps(job->alpha);
 	for (int i = 0; i < 16; i++)
 		v[i] = _mm512_load_si512(c + i * 16);
 	transpose16(v);
 	for (int64_t i = 0; i < mcount && i < 16; i++)
 		_mm512_mask_storeu_ps(job->y + (m0 + i) * job->ldy + r0, mask,
-		    _mm512_add_ps(_mm512_castsi512_ps(v[i]), bias));
+		    _mm512_fmadd_ps(_mm512_castsi512_ps(v[i]), alpha, bias));
 }
 
 static TAMX void
@@ -253,11 +255,12 @@ qvl_amx_usable(void)
 
 int
 qvl_amx_product(qvl_pool *pool, const uint16_t *w, int64_t rows, int64_t cols,
-    const float *bias, const uint16_t *xb, const float *x, int64_t n, float *y, int64_t ldy)
+    const float *bias, float alpha, const uint16_t *xb, const float *x, int64_t n, float *y,
+    int64_t ldy)
 {
 	int threads = qvl_pool_threads(pool);
 	struct amx_job job = {
-		.w = w, .xb = xb, .x = x, .bias = bias, .y = y, .rows = rows, .cols = cols,
+		.w = w, .xb = xb, .x = x, .bias = bias, .alpha = alpha, .y = y, .rows = rows, .cols = cols,
 		.n = n, .ldy = ldy, .ksteps = (cols + 31) / 32, .kfull = cols / 32,
 	};
 	int64_t pairs = (n + 31) / 32, kpad = job.ksteps * 32, tasks;
@@ -311,9 +314,11 @@ qvl_amx_usable(void)
 
 int
 qvl_amx_product(qvl_pool *pool, const uint16_t *w, int64_t rows, int64_t cols,
-    const float *bias, const uint16_t *xb, const float *x, int64_t n, float *y, int64_t ldy)
+    const float *bias, float alpha, const uint16_t *xb, const float *x, int64_t n, float *y,
+    int64_t ldy)
 {
-	(void)pool, (void)w, (void)rows, (void)cols, (void)bias, (void)xb, (void)x, (void)n;
+	(void)pool, (void)w, (void)rows, (void)cols, (void)bias, (void)alpha, (void)xb, (void)x;
+	(void)n;
 	(void)y, (void)ldy;
 	return -1;
 }

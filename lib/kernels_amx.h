@@ -7,13 +7,14 @@
 
 #include "pool.h"
 
-/* y[i, r] (row stride ldy) = Σ_k x[i, k] · w[r, k] + bias[r] for i < n, r < rows, with w
+/* y[i, r] (row stride ldy) = alpha Σ_k x[i, k] · w[r, k] + bias[r] for i < n, r < rows, with w
  * BF16 [rows, cols] read where it lies, x given either as BF16 (xb) or as float32 (x,
  * rounded to BF16 to nearest even, as qvl_round_bf16 does), the other NULL; products
  * exact, sums in float32.  bias may be NULL.  Returns 0, or -1 (nothing written) when the
  * CPU has no usable AMX or memory is short. */
 int qvl_amx_product(qvl_pool *pool, const uint16_t *w, int64_t rows, int64_t cols,
-    const float *bias, const uint16_t *xb, const float *x, int64_t n, float *y, int64_t ldy);
+    const float *bias, float alpha, const uint16_t *xb, const float *x, int64_t n, float *y,
+    int64_t ldy);
 
 /* Whether qvl_amx_product can run here (AMX granted and working, QVL_CPU not capping). */
 int qvl_amx_usable(void);

@@ -253,7 +253,7 @@ qvl_matmul(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *
 	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
 
 	if (takes_bf16(pool, k, w, n) && ((w->dtype == QVL_BF16 && qvl_amx_product(pool, w->data,
-	    w->rows, w->cols, bias, NULL, x, n, y, w->rows) == 0) ||
+	    w->rows, w->cols, bias, 1.0f, NULL, x, n, y, w->rows) == 0) ||
 	    qvl_dnnl_matmul_bf16(pool, w, bias, x, n, y) == 0))
 		return;
 	qvl_matmul_kern(pool, k, w, bias, x, n, y);
@@ -266,7 +266,7 @@ qvl_matmul_xb(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint
 	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
 
 	if (takes_bf16(pool, k, w, n) && ((w->dtype == QVL_BF16 && qvl_amx_product(pool, w->data,
-	    w->rows, w->cols, bias, xb, NULL, n, y, w->rows) == 0) ||
+	    w->rows, w->cols, bias, 1.0f, xb, NULL, n, y, w->rows) == 0) ||
 	    qvl_dnnl_matmul_xb(pool, w, bias, xb, n, y) == 0))
 		return;
 	for (int64_t i = 0; i < n * w->cols; i++)

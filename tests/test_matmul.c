@@ -325,7 +325,7 @@ test_amx(qvl_pool *pool2)
 			same &= !qvl_amx_usable() || out[c][r] == in[r][c];
 	CHECK(same, "amx: 16 x 16 transpose");
 	if (!qvl_amx_usable()) {
-		CHECK(qvl_amx_product(pool2, NULL, 1, 1, NULL, NULL, NULL, 1, NULL, 1) == -1,
+		CHECK(qvl_amx_product(pool2, NULL, 1, 1, NULL, 1.0f, NULL, NULL, 1, NULL, 1) == -1,
 		    "amx: no AMX here, the product declines");
 		return;
 	}
@@ -347,9 +347,9 @@ test_amx(qvl_pool *pool2)
 		}
 		for (int64_t r = 0; r < rows; r++)
 			bias[r] = rnd_float();
-		int rc = qvl_amx_product(NULL, t.data, rows, cols, b, NULL, x, n, y1, rows);
-		rc |= qvl_amx_product(pool2, t.data, rows, cols, b, xb, NULL, n, y2, rows);
-		rc |= qvl_amx_product(pool3, t.data, rows, cols, b, NULL, x, n, y3, rows);
+		int rc = qvl_amx_product(NULL, t.data, rows, cols, b, 1.0f, NULL, x, n, y1, rows);
+		rc |= qvl_amx_product(pool2, t.data, rows, cols, b, 1.0f, xb, NULL, n, y2, rows);
+		rc |= qvl_amx_product(pool3, t.data, rows, cols, b, 1.0f, NULL, x, n, y3, rows);
 		double e = rc ? INFINITY : rel_error(&t, b, x, n, y1, ROUND_X);
 		CHECK(e < 1e-5 * sqrt((double)cols + 1) + 1e-5,
 		    "amx [%lld, %lld] n=%lld%s: error %.3g of sum |w x| vs bf16(x)",
@@ -362,7 +362,7 @@ test_amx(qvl_pool *pool2)
 		float *wide = malloc((size_t)(n * (rows + 3)) * sizeof *wide);
 		for (int64_t i = 0; i < n * (rows + 3); i++)
 			wide[i] = -7.0f;
-		rc = qvl_amx_product(pool2, t.data, rows, cols, b, xb, NULL, n, wide, rows + 3);
+		rc = qvl_amx_product(pool2, t.data, rows, cols, b, 1.0f, xb, NULL, n, wide, rows + 3);
 		same = rc == 0;
 		for (int64_t i = 0; i < n; i++)
 			for (int64_t r = 0; r < rows + 3; r++)
