@@ -49,16 +49,20 @@ struct amx_job {
 	int64_t rows, cols, n, ldy, ksteps, kfull, panel;
 };
 
-/* The standard in-register transpose: 32-bit pairs, then 64-bit, then two rounds of
- * 128-bit lanes. */
+/* out[c] = column c of in[0..15] (16 rows of 16 32-bit values): the standard transpose, in
+ * 32-bit pairs, then 64-bit, then two rounds of 128-bit lanes.  in may be memory (a tile
+ * stored by the AMX unit): its rows are read by the first round's instructions, with no
+ * copy in between. */
 INLINE void
-transpose16(__m512i r[16])
+transpose16(const __m512i *in, __m512i out[16])
 {
 	__m512i t[16], u[16];
 
 	for (int i = 0; i < 16; i += 2) {
-		t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-		t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+		t[i] = _mm512_unpacklo_epi32(_mm512_load_si512(in + i),
+		    _mm512_load_si512(in + i + 1));
+		t[i + 1] = _mm512_unpackhi_epi32(_mm512_load_si512(in + i),
+		    _mm512_load_si512(in + i + 1));
 	}
 	for (int g = 0; g < 16; g += 4) {
 		u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
@@ -72,21 +76,21 @@ transpose16(__m512i r[16])
 		__m512i v1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xee);
 		__m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44);
 		__m512i v3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xee);
-		r[j] = _mm512_shuffle_i32x4(v0, v2, 0x88);
-		r[4 + j] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
-		r[8 + j] = _mm512_shuffle_i32x4(v1, v3, 0x88);
-		r[12 + j] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
+		out[j] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+		out[4 + j] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
+		out[8 + j] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+		out[12 + j] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
 	}
 }
 
 TAMX void
 qvl_amx_transpose16(const uint32_t in[16][16], uint32_t out[16][16])
 {
+	_Alignas(64) uint32_t rows[16][16];
 	__m512i r[16];
 
-	for (int i = 0; i < 16; i++)
-		r[i] = _mm512_loadu_si512(in[i]);
-	transpose16(r);
+	memcpy(rows, in, sizeof rows);
+	transpose16((const __m512i *)rows, r);
 	for (int i = 0; i < 16; i++)
 		_mm512_storeu_si512(out[i], r[i]);
 }
@@ -125,7 +129,7 @@ pack_task(void *ctx, long pair, int thread)
 				r[i] = m < job->n ? input_values(job, m, k0, count) :
 				    _mm512_setzero_si512();
 			}
-			transpose16(r);
+			transpose16(r, r);
 			for (int i = 0; i < 16; i++)
 				_mm512_store_si512(dst + i * 32, r[i]);
 		}
@@ -186,9 +190,7 @@ put_tile(const struct amx_job *job, float c[256], int64_t m0, int64_t mcount, in
 	__mmask16 mask = rcount >= 16 ? 0xffff : (__mmask16)((1u << rcount) - 1);
 	__m512 bias = job->bias ? _mm512_maskz_loadu_ps(mask, job->bias + r0) :
 	    _mm512_setzero_ps(), alpha = _mm512_set1_ps(job->alpha);
-	for (int i = 0; i < 16; i++)
-		v[i] = _mm512_load_si512(c + i * 16);
-	transpose16(v);
+	transpose16((const __m512i *)c, v);
 	for (int64_t i = 0; i < mcount && i < 16; i++)
 		_mm512_mask_storeu_ps(job->y + (m0 + i) * job->ldy + r0, mask,
 		    _mm512_fmadd_ps(_mm512_castsi512_ps(v[i]), alpha, bias));
