@@ -13,6 +13,7 @@
 
 #include "cpu.h"
 #include "kernels.h"
+#include "kernels_amx.h"
 #include "tensor.h"
 #include "vmath.h"
 
@@ -228,6 +229,10 @@ matmul_tiles(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint1
 		job.nr = w->rows - job.r0 < tile_rows ? w->rows - job.r0 : tile_rows;
 		qvl_pool_run(pool, (long)((job.nr + WIDEN_ROWS - 1) / WIDEN_ROWS), widen_task,
 		    &job);
+		/* qvl's own AMX products write y's strided columns themselves */
+		if (qvl_amx_product(pool, job.tile, job.nr, w->cols, bias ? bias + job.r0 : NULL,
+		    1.0f, xb, NULL, n, y + job.r0, w->rows) == 0)
+			continue;
 		if (block == NULL) {
 			if (dnnl_product(xb, n, w->cols, job.tile, job.nr, bias, y, w->rows) < 0)
 				goto out;
