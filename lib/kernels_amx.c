@@ -40,13 +40,11 @@ struct tile_config {
 };
 
 struct amx_job {
-	const uint16_t *w, *xb, *pad; /* pad: W's last rows % 32, zero-padded to 32 x kpad */
-	const float *x, *bias;
-	float alpha;
-	uint16_t *xp;                 /* packed X: [pairs][ksteps][2][16][16][2] */
-	float *y;
-	uint16_t *tails;              /* per thread: [PANEL_MAX][32], W's last cols % 32 */
-	int64_t rows, cols, n, ldy, ksteps, kfull, panel;
+	qvl_amx_args a;
+	const uint16_t *pad; /* W's last rows % 32, zero-padded to 32 x kpad */
+	uint16_t *xp;        /* packed X: [pairs][ksteps][2][16][16][2] */
+	uint16_t *tails;     /* per thread: [PANEL_MAX][32], W's last cols % 32 */
+	int64_t ksteps, kfull, panel;
 };
 
 /* out[c] = column c of in[0..15] (16 rows of 16 32-bit values): the standard transpose, in
@@ -97,17 +95,17 @@ qvl_amx_transpose16(const uint32_t in[16][16], uint32_t out[16][16])
 
 /* Values k0..k0+count-1 (count <= 32) of input m as 32 BF16 values, zero beyond count. */
 INLINE __m512i
-input_values(const struct amx_job *job, int64_t m, int64_t k0, int64_t count)
+input_values(const qvl_amx_args *a, int64_t m, int64_t k0, int64_t count)
 {
-	if (job->xb) {
+	if (a->xb) {
 		__mmask32 mask = count >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << count) - 1;
-		return _mm512_maskz_loadu_epi16(mask, job->xb + m * job->cols + k0);
+		return _mm512_maskz_loadu_epi16(mask, a->xb + m * a->cols + k0);
 	}
-	const float *src = job->x + m * job->cols + k0;
+	const float *src = a->x + m * a->cols + k0;
 	int64_t hi = count > 16 ? count - 16 : 0, lo = count < 16 ? count : 16;
-	__m512 a = _mm512_maskz_loadu_ps((__mmask16)((1u << lo) - 1), src);
-	__m512 b = _mm512_maskz_loadu_ps((__mmask16)((1u << hi) - 1), src + 16);
-	return (__m512i)_mm512_cvtne2ps_pbh(b, a);
+	__m512 v0 = _mm512_maskz_loadu_ps((__mmask16)((1u << lo) - 1), src);
+	__m512 v1 = _mm512_maskz_loadu_ps((__mmask16)((1u << hi) - 1), src + 16);
+	return (__m512i)_mm512_cvtne2ps_pbh(v1, v0);
 }
 
 /* Inputs 32p..32p+31 into pairs, zero past n and past cols. */
@@ -115,20 +113,20 @@ static TAMX void
 pack_task(void *ctx, long pair, int thread)
 {
 	const struct amx_job *job = ctx;
+	const qvl_amx_args *a = &job->a;
 	uint16_t *dst = job->xp + (int64_t)pair * job->ksteps * PAIR_VALUES;
 
 	(void)thread;
 	for (int64_t s = 0; s < job->ksteps; s++) {
-		int64_t k0 = s * 32, count = job->cols - k0 < 32 ? job->cols - k0 : 32;
+		int64_t k0 = s * 32, count = a->cols - k0 < 32 ? a->cols - k0 : 32;
 
 		for (int h = 0; h < 2; h++, dst += PAIR_VALUES / 2) {
+			int64_t m0 = (int64_t)pair * 32 + h * 16;
 			__m512i r[16];
 
-			for (int i = 0; i < 16; i++) {
-				int64_t m = (int64_t)pair * 32 + h * 16 + i;
-				r[i] = m < job->n ? input_values(job, m, k0, count) :
+			for (int i = 0; i < 16; i++)
+				r[i] = m0 + i < a->n ? input_values(a, m0 + i, k0, count) :
 				    _mm512_setzero_si512();
-			}
 			transpose16(r, r);
 			for (int i = 0; i < 16; i++)
 				_mm512_store_si512(dst + i * 32, r[i]);
@@ -188,11 +186,11 @@ put_tile(const struct amx_job *job, float c[256], int64_t m0, int64_t mcount, in
 	if (mcount <= 0 || rcount <= 0)
 		return;
 	__mmask16 mask = rcount >= 16 ? 0xffff : (__mmask16)((1u << rcount) - 1);
-	__m512 bias = job->bias ? _mm512_maskz_loadu_ps(mask, job->bias + r0) :
-	    _mm512_setzero_ps(), alpha = _mm512_set1_ps(job->alpha);
+	__m512 bias = job->a.bias ? _mm512_maskz_loadu_ps(mask, job->a.bias + r0) :
+	    _mm512_setzero_ps(), alpha = _mm512_set1_ps(job->a.alpha);
 	transpose16((const __m512i *)c, v);
 	for (int64_t i = 0; i < mcount && i < 16; i++)
-		_mm512_mask_storeu_ps(job->y + (m0 + i) * job->ldy + r0, mask,
+		_mm512_mask_storeu_ps(job->a.y + (m0 + i) * job->a.ldy + r0, mask,
 		    _mm512_fmadd_ps(_mm512_castsi512_ps(v[i]), alpha, bias));
 }
 
@@ -200,20 +198,21 @@ static TAMX void
 product_task(void *ctx, long task, int thread)
 {
 	const struct amx_job *job = ctx;
+	const qvl_amx_args *a = &job->a;
 	int64_t r0 = (int64_t)task * job->panel, r1 = r0 + job->panel;
-	int64_t pairs = (job->n + 31) / 32, cols = job->cols;
+	int64_t pairs = (a->n + 31) / 32, cols = a->cols, n = a->n;
 	uint16_t *tail = job->tails + (size_t)thread * PANEL_MAX * 32;
 	_Alignas(64) float c[4][256];
 	struct tile_config config;
 
-	if (r1 > job->rows)
-		r1 = job->rows;
+	if (r1 > a->rows)
+		r1 = a->rows;
 	int64_t whole = r0 + (r1 - r0) / 32 * 32; /* end of the panel's 32-row blocks */
 	if (job->kfull < job->ksteps)
 		for (int64_t r = r0; r < whole; r++) {
 			int64_t k0 = job->kfull * 32;
 			memset(tail + (r - r0) * 32, 0, 32 * sizeof *tail);
-			memcpy(tail + (r - r0) * 32, job->w + r * cols + k0,
+			memcpy(tail + (r - r0) * 32, a->w + r * cols + k0,
 			    (size_t)(cols - k0) * sizeof *tail);
 		}
 	memset(&config, 0, sizeof config);
@@ -229,8 +228,8 @@ product_task(void *ctx, long task, int thread)
 
 		for (int64_t b0 = r0; b0 < r1; b0 += 32) {
 			if (b0 < whole) {
-				const uint16_t *a = job->w + b0 * cols;
-				block_2x2(a, a + 16 * cols, cols * 2, job->kfull,
+				const uint16_t *w = a->w + b0 * cols;
+				block_2x2(w, w + 16 * cols, cols * 2, job->kfull,
 				    job->kfull < job->ksteps ? tail + (b0 - r0) * 32 : NULL,
 				    xp, c);
 			} else {
@@ -238,10 +237,10 @@ product_task(void *ctx, long task, int thread)
 				block_2x2(job->pad, job->pad + 16 * kpad, kpad * 2, job->ksteps,
 				    NULL, xp, c);
 			}
-			put_tile(job, c[0], m0, job->n - m0, b0, r1 - b0);
-			put_tile(job, c[1], m0 + 16, job->n - m0 - 16, b0, r1 - b0);
-			put_tile(job, c[2], m0, job->n - m0, b0 + 16, r1 - b0 - 16);
-			put_tile(job, c[3], m0 + 16, job->n - m0 - 16, b0 + 16, r1 - b0 - 16);
+			put_tile(job, c[0], m0, n - m0, b0, r1 - b0);
+			put_tile(job, c[1], m0 + 16, n - m0 - 16, b0, r1 - b0);
+			put_tile(job, c[2], m0, n - m0, b0 + 16, r1 - b0 - 16);
+			put_tile(job, c[3], m0 + 16, n - m0 - 16, b0 + 16, r1 - b0 - 16);
 		}
 	}
 	_tile_release();
@@ -256,21 +255,20 @@ qvl_amx_usable(void)
 }
 
 int
-qvl_amx_product(qvl_pool *pool, const uint16_t *w, int64_t rows, int64_t cols,
-    const float *bias, float alpha, const uint16_t *xb, const float *x, int64_t n, float *y,
-    int64_t ldy)
+qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 {
 	int threads = qvl_pool_threads(pool);
-	struct amx_job job = {
-		.w = w, .xb = xb, .x = x, .bias = bias, .alpha = alpha, .y = y, .rows = rows, .cols = cols,
-		.n = n, .ldy = ldy, .ksteps = (cols + 31) / 32, .kfull = cols / 32,
-	};
-	int64_t pairs = (n + 31) / 32, kpad = job.ksteps * 32, tasks;
+	struct amx_job job = {.a = *args};
+	int64_t rows = args->rows, cols = args->cols, n = args->n;
+	int64_t pairs = (n + 31) / 32, kpad = (cols + 31) / 32 * 32, tasks;
 	uint16_t *pad = NULL;
 	int rc = -1;
 
-	if (!qvl_amx_usable() || rows <= 0 || cols <= 0 || n <= 0 || (xb == NULL) == (x == NULL))
+	if (!qvl_amx_usable() || rows <= 0 || cols <= 0 || n <= 0 ||
+	    (args->xb == NULL) == (args->x == NULL))
 		return -1;
+	job.ksteps = kpad / 32;
+	job.kfull = cols / 32;
 	/* Panels that fit the L2, and at least two a thread where W has the rows for it. */
 	job.panel = PANEL_BYTES / (cols * 2) / 32 * 32;
 	int64_t share = (rows + 2 * threads - 1) / (2 * threads);
@@ -289,7 +287,7 @@ qvl_amx_product(qvl_pool *pool, const uint16_t *w, int64_t rows, int64_t cols,
 		if ((pad = qvl_alloc((size_t)(32 * kpad) * sizeof *pad)) != NULL) {
 			memset(pad, 0, (size_t)(32 * kpad) * sizeof *pad);
 			for (int64_t r = first; r < rows; r++)
-				memcpy(pad + (r - first) * kpad, w + r * cols,
+				memcpy(pad + (r - first) * kpad, args->w + r * cols,
 				    (size_t)cols * sizeof *pad);
 		}
 	}
@@ -315,13 +313,9 @@ qvl_amx_usable(void)
 }
 
 int
-qvl_amx_product(qvl_pool *pool, const uint16_t *w, int64_t rows, int64_t cols,
-    const float *bias, float alpha, const uint16_t *xb, const float *x, int64_t n, float *y,
-    int64_t ldy)
+qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 {
-	(void)pool, (void)w, (void)rows, (void)cols, (void)bias, (void)alpha, (void)xb, (void)x;
-	(void)n;
-	(void)y, (void)ldy;
+	(void)pool, (void)args;
 	return -1;
 }
 

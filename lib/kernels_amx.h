@@ -7,14 +7,26 @@
 
 #include "pool.h"
 
-/* y[i, r] (row stride ldy) = alpha Σ_k x[i, k] · w[r, k] + bias[r] for i < n, r < rows, with w
- * BF16 [rows, cols] read where it lies, x given either as BF16 (xb) or as float32 (x,
- * rounded to BF16 to nearest even, as qvl_round_bf16 does), the other NULL; products
- * exact, sums in float32.  bias may be NULL.  Returns 0, or -1 (nothing written) when the
- * CPU has no usable AMX or memory is short. */
-int qvl_amx_product(qvl_pool *pool, const uint16_t *w, int64_t rows, int64_t cols,
-    const float *bias, float alpha, const uint16_t *xb, const float *x, int64_t n, float *y,
-    int64_t ldy);
+/* What a product takes: y[i, r] (row stride ldy) = alpha Σ_k X[i, k] · W[r, k] + bias[r]
+ * for i < n, r < rows.  W is BF16 [rows, cols], read where it lies; X [n, cols] is given
+ * either as BF16 (xb) or as float32 (x, rounded to BF16 to nearest even, as
+ * qvl_round_bf16 does), the other NULL.  Products exact, sums in float32; bias may be NULL
+ * (alpha 1 and a bias: one rounding, the sum's). */
+typedef struct qvl_amx_args {
+	const uint16_t *w;
+	int64_t rows, cols;
+	const float *bias;
+	float alpha;
+	const uint16_t *xb;
+	const float *x;
+	int64_t n;
+	float *y;
+	int64_t ldy;
+} qvl_amx_args;
+
+/* Returns 0, or -1 (nothing written) when the CPU has no usable AMX, the arguments are
+ * inconsistent or memory is short.  pool may be NULL (the calling thread alone). */
+int qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args);
 
 /* Whether qvl_amx_product can run here (AMX granted and working, QVL_CPU not capping). */
 int qvl_amx_usable(void);

@@ -230,8 +230,12 @@ matmul_tiles(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint1
 		qvl_pool_run(pool, (long)((job.nr + WIDEN_ROWS - 1) / WIDEN_ROWS), widen_task,
 		    &job);
 		/* qvl's own AMX products write y's strided columns themselves */
-		if (qvl_amx_product(pool, job.tile, job.nr, w->cols, bias ? bias + job.r0 : NULL,
-		    1.0f, xb, NULL, n, y + job.r0, w->rows) == 0)
+		qvl_amx_args amx = {
+			.w = job.tile, .rows = job.nr, .cols = w->cols,
+			.bias = bias ? bias + job.r0 : NULL, .alpha = 1.0f, .xb = xb, .n = n,
+			.y = y + job.r0, .ldy = w->rows,
+		};
+		if (qvl_amx_product(pool, &amx) == 0)
 			continue;
 		if (block == NULL) {
 			if (dnnl_product(xb, n, w->cols, job.tile, job.nr, bias, y, w->rows) < 0)

@@ -305,7 +305,7 @@ test_tile_chunks(qvl_pool *pool)
 /* AMX products (where they run) against the BF16-rounded reference, with x given as
  * float32 and as BF16 (the same bits), on 1, 2 and 3 threads (the same bits: each output
  * is one task's); inputs and rows around the 32 of a block pair and the panels, columns
- * around the 32 of a step. */
+ * around the 32 of a step; alpha; a strided destination. */
 static void
 test_amx(qvl_pool *pool2)
 {
@@ -325,7 +325,8 @@ test_amx(qvl_pool *pool2)
 			same &= !qvl_amx_usable() || out[c][r] == in[r][c];
 	CHECK(same, "amx: 16 x 16 transpose");
 	if (!qvl_amx_usable()) {
-		CHECK(qvl_amx_product(pool2, NULL, 1, 1, NULL, 1.0f, NULL, NULL, 1, NULL, 1) == -1,
+		qvl_amx_args a = {.rows = 1, .cols = 1, .alpha = 1.0f, .n = 1, .ldy = 1};
+		CHECK(qvl_amx_product(pool2, &a) == -1,
 		    "amx: no AMX here, the product declines");
 		return;
 	}
@@ -347,9 +348,15 @@ test_amx(qvl_pool *pool2)
 		}
 		for (int64_t r = 0; r < rows; r++)
 			bias[r] = rnd_float();
-		int rc = qvl_amx_product(NULL, t.data, rows, cols, b, 1.0f, NULL, x, n, y1, rows);
-		rc |= qvl_amx_product(pool2, t.data, rows, cols, b, 1.0f, xb, NULL, n, y2, rows);
-		rc |= qvl_amx_product(pool3, t.data, rows, cols, b, 1.0f, NULL, x, n, y3, rows);
+		qvl_amx_args a = {
+			.w = t.data, .rows = rows, .cols = cols, .bias = b, .alpha = 1.0f, .x = x,
+			.n = n, .y = y1, .ldy = rows,
+		};
+		int rc = qvl_amx_product(NULL, &a);
+		a.x = NULL, a.xb = xb, a.y = y2;
+		rc |= qvl_amx_product(pool2, &a);
+		a.xb = NULL, a.x = x, a.y = y3;
+		rc |= qvl_amx_product(pool3, &a);
 		double e = rc ? INFINITY : rel_error(&t, b, x, n, y1, ROUND_X);
 		CHECK(e < 1e-5 * sqrt((double)cols + 1) + 1e-5,
 		    "amx [%lld, %lld] n=%lld%s: error %.3g of sum |w x| vs bf16(x)",
@@ -358,11 +365,24 @@ test_amx(qvl_pool *pool2)
 		    memcmp(y1, y3, (size_t)(n * rows) * sizeof *y1) == 0,
 		    "amx [%lld, %lld] n=%lld: x or bf16(x), 1, 2 or 3 threads, the same bits",
 		    (long long)rows, (long long)cols, (long long)n);
+		/* alpha scales the sum before the bias is added, in one rounding */
+		a.alpha = 0.37f, a.y = y2;
+		rc = qvl_amx_product(pool2, &a);
+		same = rc == 0;
+		for (int64_t i = 0; i < n * rows; i++) {
+			float sum = y1[i] - (b ? b[i % rows] : 0.0f);
+			same &= fabsf(y2[i] - (0.37f * sum + (b ? b[i % rows] : 0.0f))) <=
+			    1e-5f * (fabsf(sum) + 1.0f);
+		}
+		CHECK(same, "amx [%lld, %lld] n=%lld: alpha", (long long)rows, (long long)cols,
+		    (long long)n);
+		a.alpha = 1.0f;
 		/* A strided destination: y's other columns untouched. */
 		float *wide = malloc((size_t)(n * (rows + 3)) * sizeof *wide);
 		for (int64_t i = 0; i < n * (rows + 3); i++)
 			wide[i] = -7.0f;
-		rc = qvl_amx_product(pool2, t.data, rows, cols, b, 1.0f, xb, NULL, n, wide, rows + 3);
+		a.x = NULL, a.xb = xb, a.y = wide, a.ldy = rows + 3;
+		rc = qvl_amx_product(pool2, &a);
 		same = rc == 0;
 		for (int64_t i = 0; i < n; i++)
 			for (int64_t r = 0; r < rows + 3; r++)
