@@ -45,6 +45,7 @@ struct amx_job {
 	uint16_t *xp;        /* packed X: [pairs][ksteps][2][16][16][2] */
 	uint16_t *tails;     /* per thread: [PANEL_MAX][32], W's last cols % 32 */
 	int64_t ksteps, kfull, panel;
+	int parts;           /* of each x: 1, or 3 (exact) */
 };
 
 /* out[c] = column c of in[0..15] (16 rows of 16 32-bit values): the standard transpose, in
@@ -93,81 +94,114 @@ qvl_amx_transpose16(const uint32_t in[16][16], uint32_t out[16][16])
 		_mm512_storeu_si512(out[i], r[i]);
 }
 
-/* Values k0..k0+count-1 (count <= 32) of input m as 32 BF16 values, zero beyond count. */
+/* BF16 values (to nearest even) of v0 (the low 16) and v1; the remainders v - bf16(v),
+ * exact in float32, back in v0 and v1. */
 INLINE __m512i
-input_values(const qvl_amx_args *a, int64_t m, int64_t k0, int64_t count)
+split_bf16(__m512 *v0, __m512 *v1)
 {
+	__m512i b = (__m512i)_mm512_cvtne2ps_pbh(*v1, *v0);
+	__m512i lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(b));
+	__m512i hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(b, 1));
+
+	*v0 = _mm512_sub_ps(*v0, _mm512_castsi512_ps(_mm512_slli_epi32(lo, 16)));
+	*v1 = _mm512_sub_ps(*v1, _mm512_castsi512_ps(_mm512_slli_epi32(hi, 16)));
+	return b;
+}
+
+/* Values k0..k0+count-1 (count <= 32) of input m as 32 BF16 values in part[0], zero beyond
+ * count; exact: three parts, part[0] + part[1] + part[2] = x (24 bits of float32 in three
+ * of 8, each rounded to nearest: what one leaves the next takes). */
+INLINE void
+input_values(const struct amx_job *job, int64_t m, int64_t k0, int64_t count,
+    __m512i part[3])
+{
+	const qvl_amx_args *a = &job->a;
+
 	if (a->xb) {
 		__mmask32 mask = count >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << count) - 1;
-		return _mm512_maskz_loadu_epi16(mask, a->xb + m * a->cols + k0);
+		part[0] = _mm512_maskz_loadu_epi16(mask, a->xb + m * a->cols + k0);
+		return;
 	}
 	const float *src = a->x + m * a->cols + k0;
 	int64_t hi = count > 16 ? count - 16 : 0, lo = count < 16 ? count : 16;
 	__m512 v0 = _mm512_maskz_loadu_ps((__mmask16)((1u << lo) - 1), src);
 	__m512 v1 = _mm512_maskz_loadu_ps((__mmask16)((1u << hi) - 1), src + 16);
-	return (__m512i)_mm512_cvtne2ps_pbh(v1, v0);
+	for (int p = 0; p < job->parts; p++)
+		part[p] = split_bf16(&v0, &v1);
 }
 
-/* Inputs 32p..32p+31 into pairs, zero past n and past cols. */
+/* Inputs 32p..32p+31 into pairs, zero past n and past cols: step s of part q at
+ * (s parts + q) PAIR_VALUES. */
 static TAMX void
 pack_task(void *ctx, long pair, int thread)
 {
 	const struct amx_job *job = ctx;
 	const qvl_amx_args *a = &job->a;
-	uint16_t *dst = job->xp + (int64_t)pair * job->ksteps * PAIR_VALUES;
+	uint16_t *dst = job->xp + (int64_t)pair * job->ksteps * job->parts * PAIR_VALUES;
 
 	(void)thread;
-	for (int64_t s = 0; s < job->ksteps; s++) {
+	for (int64_t s = 0; s < job->ksteps; s++, dst += job->parts * PAIR_VALUES) {
 		int64_t k0 = s * 32, count = a->cols - k0 < 32 ? a->cols - k0 : 32;
 
-		for (int h = 0; h < 2; h++, dst += PAIR_VALUES / 2) {
+		for (int h = 0; h < 2; h++) {
 			int64_t m0 = (int64_t)pair * 32 + h * 16;
-			__m512i r[16];
+			__m512i r[3][16], part[3];
 
-			for (int i = 0; i < 16; i++)
-				r[i] = m0 + i < a->n ? input_values(a, m0 + i, k0, count) :
-				    _mm512_setzero_si512();
-			transpose16(r, r);
-			for (int i = 0; i < 16; i++)
-				_mm512_store_si512(dst + i * 32, r[i]);
+			for (int i = 0; i < 16; i++) {
+				if (m0 + i < a->n)
+					input_values(job, m0 + i, k0, count, part);
+				else
+					part[0] = part[1] = part[2] = _mm512_setzero_si512();
+				for (int q = 0; q < job->parts; q++)
+					r[q][i] = part[q];
+			}
+			for (int q = 0; q < job->parts; q++) {
+				uint16_t *out = dst + q * PAIR_VALUES + h * (PAIR_VALUES / 2);
+				transpose16(r[q], r[q]);
+				for (int i = 0; i < 16; i++)
+					_mm512_store_si512(out + i * 32, r[q][i]);
+			}
 		}
 	}
 }
 
+/* The 4 products of a step: W rows 0-15 (tile 4) and 16-31 (tile 5) by inputs 0-15 and
+ * 16-31 at b. */
+#define STEP_PRODUCTS(b) do {                                                              \
+	_tile_loadd(6, (b), 64);                                                           \
+	_tile_dpbf16ps(0, 4, 6);                                                           \
+	_tile_loadd(7, (b) + PAIR_VALUES / 2, 64);                                         \
+	_tile_dpbf16ps(1, 4, 7);                                                           \
+	_tile_dpbf16ps(2, 5, 6);                                                           \
+	_tile_dpbf16ps(3, 5, 7);                                                           \
+} while (0)
+
 /* C (4 tiles into c) = W rows a0[0..15], a1[0..15] (row stride astride bytes) against the
- * 32 packed inputs at xp, over `steps` steps of 32 columns, plus one step from tail (rows
- * 0-31 of 32 values, zero-padded) when it is not NULL. */
+ * 32 packed inputs at xp (each of their `parts` parts), over `steps` steps of 32 columns,
+ * plus one step from tail (rows 0-31 of 32 values, zero-padded) when it is not NULL. */
 static inline __attribute__((always_inline)) TAMX void
 block_2x2(const uint16_t *a0, const uint16_t *a1, int64_t astride, int64_t steps,
-    const uint16_t *tail, const uint16_t *xp, float c[4][256])
+    const uint16_t *tail, const uint16_t *xp, int parts, float c[4][256])
 {
 	_tile_zero(0);
 	_tile_zero(1);
 	_tile_zero(2);
 	_tile_zero(3);
 	for (int64_t s = 0; s < steps; s++) {
-		const uint16_t *b = xp + s * PAIR_VALUES;
+		const uint16_t *b = xp + s * parts * PAIR_VALUES;
 
 		_tile_loadd(4, a0 + s * 32, astride);
-		_tile_loadd(6, b, 64);
-		_tile_dpbf16ps(0, 4, 6);
-		_tile_loadd(7, b + PAIR_VALUES / 2, 64);
-		_tile_dpbf16ps(1, 4, 7);
 		_tile_loadd(5, a1 + s * 32, astride);
-		_tile_dpbf16ps(2, 5, 6);
-		_tile_dpbf16ps(3, 5, 7);
+		for (int q = 0; q < parts; q++)
+			STEP_PRODUCTS(b + q * PAIR_VALUES);
 	}
 	if (tail) {
-		const uint16_t *b = xp + steps * PAIR_VALUES;
+		const uint16_t *b = xp + steps * parts * PAIR_VALUES;
 
 		_tile_loadd(4, tail, 64);
-		_tile_loadd(6, b, 64);
-		_tile_dpbf16ps(0, 4, 6);
-		_tile_loadd(7, b + PAIR_VALUES / 2, 64);
-		_tile_dpbf16ps(1, 4, 7);
 		_tile_loadd(5, tail + 16 * 32, 64);
-		_tile_dpbf16ps(2, 5, 6);
-		_tile_dpbf16ps(3, 5, 7);
+		for (int q = 0; q < parts; q++)
+			STEP_PRODUCTS(b + q * PAIR_VALUES);
 	}
 	_tile_stored(0, c[0], 64);
 	_tile_stored(1, c[1], 64);
@@ -223,7 +257,7 @@ product_task(void *ctx, long task, int thread)
 	}
 	_tile_loadconfig(&config);
 	for (int64_t p = 0; p < pairs; p++) {
-		const uint16_t *xp = job->xp + p * job->ksteps * PAIR_VALUES;
+		const uint16_t *xp = job->xp + p * job->ksteps * job->parts * PAIR_VALUES;
 		int64_t m0 = p * 32;
 
 		for (int64_t b0 = r0; b0 < r1; b0 += 32) {
@@ -231,11 +265,11 @@ product_task(void *ctx, long task, int thread)
 				const uint16_t *w = a->w + b0 * cols;
 				block_2x2(w, w + 16 * cols, cols * 2, job->kfull,
 				    job->kfull < job->ksteps ? tail + (b0 - r0) * 32 : NULL,
-				    xp, c);
+				    xp, job->parts, c);
 			} else {
 				int64_t kpad = job->ksteps * 32;
 				block_2x2(job->pad, job->pad + 16 * kpad, kpad * 2, job->ksteps,
-				    NULL, xp, c);
+				    NULL, xp, job->parts, c);
 			}
 			put_tile(job, c[0], m0, n - m0, b0, r1 - b0);
 			put_tile(job, c[1], m0 + 16, n - m0 - 16, b0, r1 - b0);
@@ -265,8 +299,9 @@ qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 	int rc = -1;
 
 	if (!qvl_amx_usable() || rows <= 0 || cols <= 0 || n <= 0 ||
-	    (args->xb == NULL) == (args->x == NULL))
+	    (args->xb == NULL) == (args->x == NULL) || (args->exact && args->x == NULL))
 		return -1;
+	job.parts = args->exact ? 3 : 1;
 	job.ksteps = kpad / 32;
 	job.kfull = cols / 32;
 	/* Panels that fit the L2, and at least two a thread where W has the rows for it. */
@@ -280,7 +315,8 @@ qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 	if (job.panel < 32)
 		job.panel = 32;
 	tasks = (rows + job.panel - 1) / job.panel;
-	job.xp = qvl_alloc((size_t)(pairs * job.ksteps * PAIR_VALUES) * sizeof *job.xp);
+	job.xp = qvl_alloc((size_t)(pairs * job.ksteps * job.parts * PAIR_VALUES) *
+	    sizeof *job.xp);
 	job.tails = qvl_alloc((size_t)threads * PANEL_MAX * 32 * sizeof *job.tails);
 	if (rows % 32) {
 		int64_t first = rows / 32 * 32;

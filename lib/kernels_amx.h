@@ -19,6 +19,8 @@ typedef struct qvl_amx_args {
 	float alpha;
 	const uint16_t *xb;
 	const float *x;
+	int exact;    /* x taken whole: each value split into three BF16 parts that add up
+	               * to it exactly, three products for one, as float32 as sgemm */
 	int64_t n;
 	float *y;
 	int64_t ldy;

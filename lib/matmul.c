@@ -247,14 +247,15 @@ takes_bf16(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, int64_t n)
 }
 
 /* BF16 matrices on qvl's own AMX products, where they run (other kinds go to oneDNN in
- * widened tiles, which then take the AMX products themselves). */
+ * widened tiles, which then take the AMX products themselves); exact: x in three BF16
+ * parts, for float32 precision. */
 static int
 amx_product(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint16_t *xb,
-    const float *x, int64_t n, float *y)
+    const float *x, int64_t n, float *y, int exact)
 {
 	qvl_amx_args a = {
 		.w = w->data, .rows = w->rows, .cols = w->cols, .bias = bias, .alpha = 1.0f,
-		.xb = xb, .x = x, .n = n, .y = y, .ldy = w->rows,
+		.xb = xb, .x = x, .exact = exact, .n = n, .y = y, .ldy = w->rows,
 	};
 
 	return w->dtype == QVL_BF16 ? qvl_amx_product(pool, &a) : -1;
@@ -266,8 +267,13 @@ qvl_matmul(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *
 {
 	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
 
-	if (takes_bf16(pool, k, w, n) && (amx_product(pool, w, bias, NULL, x, n, y) == 0 ||
+	if (takes_bf16(pool, k, w, n) && (amx_product(pool, w, bias, NULL, x, n, y, 0) == 0 ||
 	    qvl_dnnl_matmul_bf16(pool, w, bias, x, n, y) == 0))
+		return;
+	/* float32 precision: batches that would go to sgemm go to AMX in three exact parts
+	 * where it runs, three BF16 products costing less than one float32 one */
+	if (qvl_pool_precision(pool) == QVL_PRECISION_F32 && n > k->rows_max_n(w) &&
+	    amx_product(pool, w, bias, NULL, x, n, y, 1) == 0)
 		return;
 	qvl_matmul_kern(pool, k, w, bias, x, n, y);
 }
@@ -278,7 +284,7 @@ qvl_matmul_xb(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint
 {
 	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
 
-	if (takes_bf16(pool, k, w, n) && (amx_product(pool, w, bias, xb, NULL, n, y) == 0 ||
+	if (takes_bf16(pool, k, w, n) && (amx_product(pool, w, bias, xb, NULL, n, y, 0) == 0 ||
 	    qvl_dnnl_matmul_xb(pool, w, bias, xb, n, y) == 0))
 		return;
 	for (int64_t i = 0; i < n * w->cols; i++)

@@ -305,7 +305,7 @@ test_tile_chunks(qvl_pool *pool)
 /* AMX products (where they run) against the BF16-rounded reference, with x given as
  * float32 and as BF16 (the same bits), on 1, 2 and 3 threads (the same bits: each output
  * is one task's); inputs and rows around the 32 of a block pair and the panels, columns
- * around the 32 of a step; alpha; a strided destination. */
+ * around the 32 of a step; x in three exact parts; alpha; a strided destination. */
 static void
 test_amx(qvl_pool *pool2)
 {
@@ -365,6 +365,17 @@ test_amx(qvl_pool *pool2)
 		    memcmp(y1, y3, (size_t)(n * rows) * sizeof *y1) == 0,
 		    "amx [%lld, %lld] n=%lld: x or bf16(x), 1, 2 or 3 threads, the same bits",
 		    (long long)rows, (long long)cols, (long long)n);
+		/* exact: x in three parts, float32's error against the unrounded product */
+		a.exact = 1, a.y = y2;
+		rc = qvl_amx_product(pool2, &a);
+		a.y = y3;
+		rc |= qvl_amx_product(pool3, &a);
+		e = rc ? INFINITY : rel_error(&t, b, x, n, y2, 0);
+		CHECK(e < 2e-6 * sqrt((double)cols + 1) + 1e-6 &&
+		    memcmp(y2, y3, (size_t)(n * rows) * sizeof *y2) == 0,
+		    "amx exact [%lld, %lld] n=%lld: error %.3g of sum |w x|, 2 and 3 threads the "
+		    "same bits", (long long)rows, (long long)cols, (long long)n, e);
+		a.exact = 0;
 		/* alpha scales the sum before the bias is added, in one rounding */
 		a.alpha = 0.37f, a.y = y2;
 		rc = qvl_amx_product(pool2, &a);
