@@ -3,9 +3,12 @@
  * Short batches (decoding, short prompts: up to the kernels' rows_max_n rows of X) read W
  * in its own format through the `rows` kernels, once per QVL_KERN_MAXN rows, threads
  * splitting W by row blocks.  Longer batches widen tiles of W to float32 (threads splitting
- * the tile) and hand them to sgemm, each tile serving all n rows; in bf16 precision, with
- * oneDNN, they go to its bf16 matmul instead (kernels_dnnl.c): BF16 weights as they are,
- * other kinds in tiles widened to BF16. */
+ * the tile) and hand them to sgemm, each tile serving all n rows.  In bf16 precision they
+ * go to BF16 products instead: qvl's own AMX tiles (kernels_amx.c) for BF16 weights where
+ * the CPU has AMX, else oneDNN's (kernels_dnnl.c; other kinds in tiles widened to BF16,
+ * which take the AMX products too where they run).  Where AMX runs, float32 precision's
+ * long batches of BF16 weights go to it as well, each x in three BF16 parts that add up to
+ * it exactly. */
 #include "matmul.h"
 
 #include <math.h>

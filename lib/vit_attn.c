@@ -13,8 +13,9 @@
  * Scratch: scores [QUERY_BLOCK, maxlen], out [QUERY_BLOCK, head_dim].  Blocks depend only
  * on len, never on the threads.
  *
- * In bf16 precision the products go to oneDNN (AMX where the CPU has it), each pool
- * thread running its own single-threaded calls.  oneDNN's fast kernels (brgemm) take only
+ * In bf16 precision the products go to BF16 units (the scores to qvl's own AMX tiles where
+ * the CPU has them, the rest to oneDNN), each pool thread running its own single-threaded
+ * calls.  oneDNN's fast kernels (brgemm) take only
  * dense batches, so the rotated q, k and v are first rounded to BF16 in head-major blocks
  * per group (qvl_vit_attn_pack); a task then covers all heads of a window (one batched
  * product for the scores, one for the output) or, for full attention, a block of queries
