@@ -210,18 +210,27 @@ block_2x2(const uint16_t *a0, const uint16_t *a1, int64_t astride, int64_t steps
 }
 
 /* y[m0 + i, r0 + j] = alpha c[j][i] + bias[r0 + j] for i < mcount, j < rcount (one
- * rounding: with alpha 1, the sum's). */
+ * rounding: with alpha 1, the sum's); by_rows: y[r0 + j, m0 + i] = alpha c[j][i], as the
+ * tile lies. */
 INLINE void
 put_tile(const struct amx_job *job, float c[256], int64_t m0, int64_t mcount, int64_t r0,
     int64_t rcount)
 {
+	__m512 alpha = _mm512_set1_ps(job->a.alpha);
 	__m512i v[16];
 
 	if (mcount <= 0 || rcount <= 0)
 		return;
+	if (job->a.by_rows) {
+		__mmask16 mask = mcount >= 16 ? 0xffff : (__mmask16)((1u << mcount) - 1);
+		for (int64_t j = 0; j < rcount && j < 16; j++)
+			_mm512_mask_storeu_ps(job->a.y + (r0 + j) * job->a.ldy + m0, mask,
+			    _mm512_mul_ps(_mm512_load_ps(c + j * 16), alpha));
+		return;
+	}
 	__mmask16 mask = rcount >= 16 ? 0xffff : (__mmask16)((1u << rcount) - 1);
 	__m512 bias = job->a.bias ? _mm512_maskz_loadu_ps(mask, job->a.bias + r0) :
-	    _mm512_setzero_ps(), alpha = _mm512_set1_ps(job->a.alpha);
+	    _mm512_setzero_ps();
 	transpose16((const __m512i *)c, v);
 	for (int64_t i = 0; i < mcount && i < 16; i++)
 		_mm512_mask_storeu_ps(job->a.y + (m0 + i) * job->a.ldy + r0, mask,
@@ -299,7 +308,8 @@ qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 	int rc = -1;
 
 	if (!qvl_amx_usable() || rows <= 0 || cols <= 0 || n <= 0 ||
-	    (args->xb == NULL) == (args->x == NULL) || (args->exact && args->x == NULL))
+	    (args->xb == NULL) == (args->x == NULL) || (args->exact && args->x == NULL) ||
+	    (args->by_rows && args->bias))
 		return -1;
 	job.parts = args->exact ? 3 : 1;
 	job.ksteps = kpad / 32;

@@ -142,9 +142,9 @@ qvl_vit_attn_bf16(qvl_dnnl_local *local, const uint16_t *packed, int64_t n, int6
 	if (qvl_amx_usable()) {
 		for (int h = 0; h < nheads; h++) {
 			qvl_amx_args a = {
-				.w = k + h * block, .rows = len, .cols = hd, .alpha = scale,
-				.xb = q + h * block + i0 * hd, .n = qn, .y = s + h * qn * len,
-				.ldy = len,
+				.w = q + h * block + i0 * hd, .rows = qn, .cols = hd,
+				.alpha = scale, .xb = k + h * block, .n = len,
+				.y = s + h * qn * len, .ldy = len, .by_rows = 1,
 			};
 			if (qvl_amx_product(NULL, &a) < 0)
 				return -1;

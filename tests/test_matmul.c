@@ -305,7 +305,7 @@ test_tile_chunks(qvl_pool *pool)
 /* AMX products (where they run) against the BF16-rounded reference, with x given as
  * float32 and as BF16 (the same bits), on 1, 2 and 3 threads (the same bits: each output
  * is one task's); inputs and rows around the 32 of a block pair and the panels, columns
- * around the 32 of a step; x in three exact parts; alpha; a strided destination. */
+ * around the 32 of a step; x in three exact parts; alpha; y by rows; a strided destination. */
 static void
 test_amx(qvl_pool *pool2)
 {
@@ -387,6 +387,20 @@ test_amx(qvl_pool *pool2)
 		}
 		CHECK(same, "amx [%lld, %lld] n=%lld: alpha", (long long)rows, (long long)cols,
 		    (long long)n);
+		/* by_rows: the same values as the tile lies, y[r, i] */
+		if (b == NULL) {
+			float *yt = malloc((size_t)(n * rows) * sizeof *yt);
+			a.by_rows = 1, a.y = yt, a.ldy = n;
+			rc = qvl_amx_product(pool2, &a);
+			same = rc == 0;
+			for (int64_t i = 0; i < n; i++)
+				for (int64_t r = 0; r < rows; r++)
+					same &= yt[r * n + i] == y2[i * rows + r];
+			CHECK(same, "amx [%lld, %lld] n=%lld: by rows", (long long)rows,
+			    (long long)cols, (long long)n);
+			a.by_rows = 0, a.ldy = rows;
+			free(yt);
+		}
 		a.alpha = 1.0f;
 		/* A strided destination: y's other columns untouched. */
 		float *wide = malloc((size_t)(n * (rows + 3)) * sizeof *wide);
