@@ -20,7 +20,8 @@ WARN     = -Wall -Wextra -Werror
 CFLAGS  ?= $(OPT) -g
 QVL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(ARCH) $(PKG_CFLAGS) -pthread
 LDLIBS   = $(PKG_LIBS) -lm -pthread
-# oneDNN (Debian libdnnl-dev) gives BF16 products on AMX; without it OpenBLAS does all.
+# oneDNN (Debian libdnnl-dev) gives the BF16 products that qvl's own AMX kernels do not
+# take (AVX512-BF16 without AMX, attention's output); without it OpenBLAS does those.
 ifneq ($(wildcard /usr/include/dnnl.h),)
 ifneq ($(NO_DNNL),1)
 QVL_CFLAGS += -DQVL_HAVE_DNNL
