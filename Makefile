@@ -21,7 +21,8 @@ CFLAGS  ?= $(OPT) -g
 QVL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(ARCH) $(PKG_CFLAGS) -pthread
 LDLIBS   = $(PKG_LIBS) -lm -pthread
 # oneDNN (Debian libdnnl-dev) gives the BF16 products that qvl's own AMX kernels do not
-# take (AVX512-BF16 without AMX, attention's output); without it OpenBLAS does those.
+# take (AVX512-BF16 without AMX, attention's output, q8/q4 tiles widened to BF16);
+# without it OpenBLAS does those.
 ifneq ($(wildcard /usr/include/dnnl.h),)
 ifneq ($(NO_DNNL),1)
 QVL_CFLAGS += -DQVL_HAVE_DNNL
