@@ -385,10 +385,11 @@ detok_convert(qvl_detok *d, const unsigned char *more, size_t nmore, char *out, 
 			chunk = (cap - o) / 3 - 1;
 		}
 		memcpy(buf, d->pending, (size_t)d->npending);
-		if (chunk > 0)
+		if (chunk > 0) {
 			memcpy(buf + d->npending, more, chunk);
+			more += chunk; /* more may be NULL when only pending bytes are left */
+		}
 		n = (size_t)d->npending + chunk;
-		more += chunk;
 		nmore -= chunk;
 		w = lossy_utf8(buf, n, out + o, final && nmore == 0, &used);
 		o += w;
