@@ -210,8 +210,8 @@ block_2x2(const uint16_t *a0, const uint16_t *a1, int64_t astride, int64_t steps
 }
 
 /* y[m0 + i, r0 + j] = alpha c[j][i] + bias[r0 + j] for i < mcount, j < rcount (one
- * rounding: with alpha 1, the sum's); by_rows: y[r0 + j, m0 + i] = alpha c[j][i], as the
- * tile lies. */
+ * rounding: with alpha 1, the sum's); by_rows: y[r0 + j, m0 + i] = alpha c[j][i] +
+ * bias[m0 + i], as the tile lies. */
 INLINE void
 put_tile(const struct amx_job *job, float c[256], int64_t m0, int64_t mcount, int64_t r0,
     int64_t rcount)
@@ -223,9 +223,11 @@ put_tile(const struct amx_job *job, float c[256], int64_t m0, int64_t mcount, in
 		return;
 	if (job->a.by_rows) {
 		__mmask16 mask = mcount >= 16 ? 0xffff : (__mmask16)((1u << mcount) - 1);
+		__m512 bias = job->a.bias ? _mm512_maskz_loadu_ps(mask, job->a.bias + m0) :
+		    _mm512_setzero_ps();
 		for (int64_t j = 0; j < rcount && j < 16; j++)
 			_mm512_mask_storeu_ps(job->a.y + (r0 + j) * job->a.ldy + m0, mask,
-			    _mm512_mul_ps(_mm512_load_ps(c + j * 16), alpha));
+			    _mm512_fmadd_ps(_mm512_load_ps(c + j * 16), alpha, bias));
 		return;
 	}
 	__mmask16 mask = rcount >= 16 ? 0xffff : (__mmask16)((1u << rcount) - 1);
@@ -308,8 +310,7 @@ qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 	int rc = -1;
 
 	if (!qvl_amx_usable() || rows <= 0 || cols <= 0 || n <= 0 ||
-	    (args->xb == NULL) == (args->x == NULL) || (args->exact && args->x == NULL) ||
-	    (args->by_rows && args->bias))
+	    (args->xb == NULL) == (args->x == NULL) || (args->exact && args->x == NULL))
 		return -1;
 	job.parts = args->exact ? 3 : 1;
 	job.ksteps = kpad / 32;

@@ -24,8 +24,9 @@ typedef struct qvl_amx_args {
 	int64_t n;
 	float *y;
 	int64_t ldy;
-	int by_rows;  /* y[r, i] = alpha Σ_k X[i, k] · W[r, k] instead (row stride ldy), no
-	               * bias: attention's scores, q as W and k as X, need no transposes */
+	int by_rows;  /* y[r, i] = alpha Σ_k X[i, k] · W[r, k] + bias[i] instead (row stride
+	               * ldy), as the tiles lie: no transposes (attention's scores with q as W,
+	               * long batches with x as W) */
 } qvl_amx_args;
 
 /* Returns 0, or -1 (nothing written) when the CPU has no usable AMX, the arguments are

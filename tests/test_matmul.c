@@ -387,18 +387,30 @@ test_amx(qvl_pool *pool2)
 		}
 		CHECK(same, "amx [%lld, %lld] n=%lld: alpha", (long long)rows, (long long)cols,
 		    (long long)n);
-		/* by_rows: the same values as the tile lies, y[r, i] */
-		if (b == NULL) {
+		/* by_rows: the same values as the tile lies, y[r, i], alpha and all; and with
+		 * the operands swapped (x as W, W as x) the product itself, bias and all */
+		{
 			float *yt = malloc((size_t)(n * rows) * sizeof *yt);
-			a.by_rows = 1, a.y = yt, a.ldy = n;
-			rc = qvl_amx_product(pool2, &a);
-			same = rc == 0;
-			for (int64_t i = 0; i < n; i++)
-				for (int64_t r = 0; r < rows; r++)
-					same &= yt[r * n + i] == y2[i * rows + r];
-			CHECK(same, "amx [%lld, %lld] n=%lld: by rows", (long long)rows,
-			    (long long)cols, (long long)n);
-			a.by_rows = 0, a.ldy = rows;
+			if (b == NULL) {
+				a.by_rows = 1, a.y = yt, a.ldy = n;
+				rc = qvl_amx_product(pool2, &a);
+				same = rc == 0;
+				for (int64_t i = 0; i < n; i++)
+					for (int64_t r = 0; r < rows; r++)
+						same &= yt[r * n + i] == y2[i * rows + r];
+				CHECK(same, "amx [%lld, %lld] n=%lld: by rows", (long long)rows,
+				    (long long)cols, (long long)n);
+				a.by_rows = 0, a.ldy = rows;
+			}
+			qvl_amx_args sw = {
+				.w = xb, .rows = n, .cols = cols, .bias = b, .alpha = 1.0f,
+				.xb = t.data, .n = rows, .y = yt, .ldy = rows, .by_rows = 1,
+			};
+			rc = qvl_amx_product(pool3, &sw);
+			e = rc ? INFINITY : rel_error(&t, b, x, n, yt, ROUND_X);
+			CHECK(e < 1e-5 * sqrt((double)cols + 1) + 1e-5,
+			    "amx swapped [%lld, %lld] n=%lld%s: error %.3g vs bf16(x)",
+			    (long long)rows, (long long)cols, (long long)n, b ? " +bias" : "", e);
 			free(yt);
 		}
 		a.alpha = 1.0f;
