@@ -15,8 +15,8 @@
  *
  * In bf16 precision the products go to BF16 units (the scores to qvl's own AMX tiles where
  * the CPU has them, the rest to oneDNN), each pool thread running its own single-threaded
- * calls.  oneDNN's fast kernels (brgemm) take only
- * dense batches, so the rotated q, k and v are first rounded to BF16 in head-major blocks
+ * calls.  oneDNN's fast kernels (brgemm) take only dense batches, and the AMX tiles want
+ * whole rows, so the rotated q, k and v are first rounded to BF16 in head-major blocks
  * per group (qvl_vit_attn_pack); a task then covers all heads of a window (one batched
  * product for the scores, one for the output) or, for full attention, a block of queries
  * of one head.  The softmax is float32 and its probabilities are rounded to BF16 after the
