@@ -44,6 +44,7 @@ struct amx_job {
 	const uint16_t *pad; /* W's last rows % 32, zero-padded to 32 x kpad */
 	uint16_t *xp;        /* packed X: [pairs][ksteps][2][16][16][2] */
 	uint16_t *tails;     /* per thread: [PANEL_MAX][32], W's last cols % 32 */
+	uint16_t *rows;      /* per thread: [32][cols], a pair of BF16 inputs */
 	int64_t ksteps, kfull, panel;
 	int parts;           /* of each x: 1, or 3 (exact) */
 };
@@ -112,14 +113,14 @@ split_bf16(__m512 *v0, __m512 *v1)
  * count; exact: three parts, part[0] + part[1] + part[2] = x (24 bits of float32 in three
  * of 8, each rounded to nearest: what one leaves the next takes). */
 INLINE void
-input_values(const struct amx_job *job, int64_t m, int64_t k0, int64_t count,
-    __m512i part[3])
+input_values(const struct amx_job *job, const uint16_t *xb, int64_t m, int64_t k0,
+    int64_t count, __m512i part[3])
 {
 	const qvl_amx_args *a = &job->a;
 
 	if (a->xb) {
 		__mmask32 mask = count >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << count) - 1;
-		part[0] = _mm512_maskz_loadu_epi16(mask, a->xb + m * a->cols + k0);
+		part[0] = _mm512_maskz_loadu_epi16(mask, xb + m * a->cols + k0);
 		return;
 	}
 	const float *src = a->x + m * a->cols + k0;
@@ -138,8 +139,16 @@ pack_task(void *ctx, long pair, int thread)
 	const struct amx_job *job = ctx;
 	const qvl_amx_args *a = &job->a;
 	uint16_t *dst = job->xp + (int64_t)pair * job->ksteps * job->parts * PAIR_VALUES;
+	const uint16_t *xb = a->xb;
 
-	(void)thread;
+	/* The pair's rows are read below 64 bytes of each at a time: copied first in one
+	 * sequential pass, they come from memory at its rate (W, when the operands swap). */
+	if (xb) {
+		int64_t first = (int64_t)pair * 32, count = a->n - first < 32 ? a->n - first : 32;
+		uint16_t *copy = job->rows + (size_t)thread * 32 * (size_t)a->cols;
+		memcpy(copy, xb + first * a->cols, (size_t)(count * a->cols) * sizeof *copy);
+		xb = copy - first * a->cols;
+	}
 	for (int64_t s = 0; s < job->ksteps; s++, dst += job->parts * PAIR_VALUES) {
 		int64_t k0 = s * 32, count = a->cols - k0 < 32 ? a->cols - k0 : 32;
 
@@ -149,7 +158,7 @@ pack_task(void *ctx, long pair, int thread)
 
 			for (int i = 0; i < 16; i++) {
 				if (m0 + i < a->n)
-					input_values(job, m0 + i, k0, count, part);
+					input_values(job, xb, m0 + i, k0, count, part);
 				else
 					part[0] = part[1] = part[2] = _mm512_setzero_si512();
 				for (int q = 0; q < job->parts; q++)
@@ -329,6 +338,8 @@ qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 	job.xp = qvl_alloc((size_t)(pairs * job.ksteps * job.parts * PAIR_VALUES) *
 	    sizeof *job.xp);
 	job.tails = qvl_alloc((size_t)threads * PANEL_MAX * 32 * sizeof *job.tails);
+	job.rows = args->xb ? qvl_alloc((size_t)threads * 32 * (size_t)cols * sizeof *job.rows) :
+	    NULL;
 	if (rows % 32) {
 		int64_t first = rows / 32 * 32;
 		if ((pad = qvl_alloc((size_t)(32 * kpad) * sizeof *pad)) != NULL) {
@@ -339,13 +350,15 @@ qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 		}
 	}
 	job.pad = pad;
-	if (job.xp == NULL || job.tails == NULL || (rows % 32 && pad == NULL))
+	if (job.xp == NULL || job.tails == NULL || (args->xb && job.rows == NULL) ||
+	    (rows % 32 && pad == NULL))
 		goto out;
 	qvl_pool_run(pool, (long)pairs, pack_task, &job);
 	qvl_pool_run(pool, (long)tasks, product_task, &job);
 	rc = 0;
 out:
 	free(pad);
+	free(job.rows);
 	free(job.tails);
 	free(job.xp);
 	return rc;
