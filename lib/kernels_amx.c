@@ -5,10 +5,11 @@
  * weights W [rows, cols] serve as A as they lie in the checkpoint (16 rows of W, 32 columns
  * at a time, loaded with W's own row stride), so no weight is copied or reordered.  X is
  * packed into pairs instead, once per product: it is small beside W and serves every row
- * of W.  Each 16 x 16 block of C = W·Xᵀ is transposed as it is written to y.  (oneDNN's
- * brgemm reorders W on every call; on 2 cores of the project's Xeon its products of the
- * 3B's shapes ran at 0.8-1.4 TFLOP/s, these at 1.3-1.9 before their transposes were
- * vectorized.)
+ * of W.  Each 16 x 16 block of C = W·Xᵀ is transposed as it is written to y, or written
+ * as it lies (by_rows) where the caller has exchanged the operands because X is the
+ * longer one (matmul.c) or wants y that way (attention's scores).  (oneDNN's brgemm
+ * reorders W on every call; on 2 cores of the project's Xeon its products of the 3B's
+ * shapes ran at 0.8-1.4 TFLOP/s, these at 1.8-2.5.)
  *
  * Work is split by panels of W's rows, one task each, sized so that a panel stays in the
  * L2 cache while every 32 rows of X pass by it; 2 x 2 tiles of C per step (rows 16 + 16

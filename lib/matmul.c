@@ -269,11 +269,8 @@ amx_product(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint16
 	 * a row of x (bf16 tower, alternating runs: A4 page 3.12-3.51 -> 2.94-3.11 s, 812 x 812
 	 * 4.40-4.43 -> 4.17-4.34 s, 448 x 448 1.28-1.33 -> 1.20-1.23 s). */
 	if (xb && 4 * n >= w->rows) {
-		qvl_amx_args t = {
-			.w = xb, .rows = n, .cols = w->cols, .bias = bias, .alpha = 1.0f,
-			.xb = w->data, .n = w->rows, .y = y, .ldy = w->rows, .by_rows = 1,
-		};
-		return qvl_amx_product(pool, &t);
+		a.w = xb, a.rows = n, a.xb = w->data, a.n = w->rows;
+		a.by_rows = 1;
 	}
 	return qvl_amx_product(pool, &a);
 }
