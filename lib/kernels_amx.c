@@ -2,18 +2,19 @@
  *
  * A tile product C += A·B takes A as 16 rows of 32 BF16 values and B in pairs: row p of B
  * holds, for each of its 16 columns j, the two values B[2p][j] and B[2p + 1][j].  The
- * weights W [rows, cols] serve as A as they lie in the checkpoint (16 rows of W, 32 columns
- * at a time, loaded with W's own row stride), so no weight is copied or reordered.  X is
- * packed into pairs instead, once per product: it is small beside W and serves every row
- * of W.  Each 16 x 16 block of C = W·Xᵀ is transposed as it is written to y, or written
- * as it lies (by_rows) where the caller has exchanged the operands because X is the
- * longer one (matmul.c) or wants y that way (attention's scores).  (oneDNN's brgemm
- * reorders W on every call; on 2 cores of the project's Xeon its products of the 3B's
- * shapes ran at 0.8-1.4 TFLOP/s, these at 1.8-2.5.)
+ * weights W [rows, cols] serve as A; X is packed into pairs, once per product.  Each
+ * 16 x 16 block of C = W·Xᵀ is transposed as it is written to y, or written as it lies
+ * (by_rows) where the caller has exchanged the operands because X is the longer one
+ * (matmul.c) or wants y that way (attention's scores).  (oneDNN's brgemm ran the 3B's
+ * shapes at 0.8-1.4 TFLOP/s on 2 cores of the project's Xeon, these at 1.8-2.5.)
  *
  * Work is split by panels of W's rows, one task each, sized so that a panel stays in the
  * L2 cache while every 32 rows of X pass by it; 2 x 2 tiles of C per step (rows 16 + 16
- * of W against inputs 16 + 16) load four tiles for four products. */
+ * of W against inputs 16 + 16) load four tiles for four products.  A task first copies
+ * its panel into tiles in the order the steps read them (zero-padded: no tail is special)
+ * and, while it works on one pair of X, brings the next into the L2: measured on the A4
+ * page's tower, 2.81-2.99 s with W's tiles loaded from its own rows, 2.74-2.79 with the
+ * panel copied, 2.57-2.61 with the next pair fetched ahead too. */
 #include "kernels_amx.h"
 
 #include <immintrin.h>
@@ -42,11 +43,10 @@ struct tile_config {
 
 struct amx_job {
 	qvl_amx_args a;
-	const uint16_t *pad; /* W's last rows % 32, zero-padded to 32 x kpad */
 	uint16_t *xp;        /* packed X: [pairs][ksteps][2][16][16][2] */
-	uint16_t *tails;     /* per thread: [PANEL_MAX][32], W's last cols % 32 */
+	uint16_t *panels;    /* per thread: a panel of W in tiles, [panel / 32][ksteps][32][32] */
 	uint16_t *rows;      /* per thread: [32][cols], a pair of BF16 inputs */
-	int64_t ksteps, kfull, panel;
+	int64_t ksteps, panel;
 	int parts;           /* of each x: 1, or 3 (exact) */
 };
 
@@ -186,30 +186,25 @@ pack_task(void *ctx, long pair, int thread)
 	_tile_dpbf16ps(3, 5, 7);                                                           \
 } while (0)
 
-/* C (4 tiles into c) = W rows a0[0..15], a1[0..15] (row stride astride bytes) against the
- * 32 packed inputs at xp (each of their `parts` parts), over `steps` steps of 32 columns,
- * plus one step from tail (rows 0-31 of 32 values, zero-padded) when it is not NULL. */
+/* C (4 tiles into c) = the 32 rows of W at a (in tiles: step s's rows 0-15 at a + 1024 s,
+ * 16-31 after them) against the 32 packed inputs at xp (each of their `parts` parts);
+ * meanwhile the `lines` cache lines at ahead are asked into the L2, a few each step. */
 static inline __attribute__((always_inline)) TAMX void
-block_2x2(const uint16_t *a0, const uint16_t *a1, int64_t astride, int64_t steps,
-    const uint16_t *tail, const uint16_t *xp, int parts, float c[4][256])
+block_2x2(const uint16_t *a, int64_t steps, const uint16_t *xp, int parts, const char *ahead,
+    int64_t lines, float c[4][256])
 {
 	_tile_zero(0);
 	_tile_zero(1);
 	_tile_zero(2);
 	_tile_zero(3);
+	int64_t per_step = (lines + steps - 1) / steps;
 	for (int64_t s = 0; s < steps; s++) {
 		const uint16_t *b = xp + s * parts * PAIR_VALUES;
 
-		_tile_loadd(4, a0 + s * 32, astride);
-		_tile_loadd(5, a1 + s * 32, astride);
-		for (int q = 0; q < parts; q++)
-			STEP_PRODUCTS(b + q * PAIR_VALUES);
-	}
-	if (tail) {
-		const uint16_t *b = xp + steps * parts * PAIR_VALUES;
-
-		_tile_loadd(4, tail, 64);
-		_tile_loadd(5, tail + 16 * 32, 64);
+		for (int64_t l = s * per_step; l < lines && l < (s + 1) * per_step; l++)
+			_mm_prefetch(ahead + l * 64, _MM_HINT_T1);
+		_tile_loadd(4, a + s * 1024, 64);
+		_tile_loadd(5, a + s * 1024 + 512, 64);
 		for (int q = 0; q < parts; q++)
 			STEP_PRODUCTS(b + q * PAIR_VALUES);
 	}
@@ -217,6 +212,26 @@ block_2x2(const uint16_t *a0, const uint16_t *a1, int64_t astride, int64_t steps
 	_tile_stored(1, c[1], 64);
 	_tile_stored(2, c[2], 64);
 	_tile_stored(3, c[3], 64);
+}
+
+/* W's rows r0..r1-1 into tiles at dst ([block of 32 rows][step][32 rows][32 values]), zero
+ * past r1 (to the next 32) and past cols. */
+INLINE void
+pack_panel(const struct amx_job *job, int64_t r0, int64_t r1, uint16_t *dst)
+{
+	const qvl_amx_args *a = &job->a;
+	int64_t end = r0 + (r1 - r0 + 31) / 32 * 32;
+
+	for (int64_t r = r0; r < end; r++) {
+		uint16_t *out = dst + (r - r0) / 32 * job->ksteps * 1024 + (r - r0) % 32 * 32;
+		const uint16_t *w = a->w + r * a->cols;
+
+		for (int64_t s = 0; s < job->ksteps; s++, out += 1024) {
+			int64_t count = r >= r1 ? 0 : a->cols - s * 32 < 32 ? a->cols - s * 32 : 32;
+			__mmask32 mask = count >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << count) - 1;
+			_mm512_store_si512(out, _mm512_maskz_loadu_epi16(mask, w + s * 32));
+		}
+	}
 }
 
 /* y[m0 + i, r0 + j] = alpha c[j][i] + bias[r0 + j] for i < mcount, j < rcount (one
@@ -255,21 +270,14 @@ product_task(void *ctx, long task, int thread)
 	const struct amx_job *job = ctx;
 	const qvl_amx_args *a = &job->a;
 	int64_t r0 = (int64_t)task * job->panel, r1 = r0 + job->panel;
-	int64_t pairs = (a->n + 31) / 32, cols = a->cols, n = a->n;
-	uint16_t *tail = job->tails + (size_t)thread * PANEL_MAX * 32;
+	int64_t pairs = (a->n + 31) / 32, n = a->n;
+	uint16_t *panel = job->panels + (size_t)thread * (size_t)(job->panel * job->ksteps * 32);
 	_Alignas(64) float c[4][256];
 	struct tile_config config;
 
 	if (r1 > a->rows)
 		r1 = a->rows;
-	int64_t whole = r0 + (r1 - r0) / 32 * 32; /* end of the panel's 32-row blocks */
-	if (job->kfull < job->ksteps)
-		for (int64_t r = r0; r < whole; r++) {
-			int64_t k0 = job->kfull * 32;
-			memset(tail + (r - r0) * 32, 0, 32 * sizeof *tail);
-			memcpy(tail + (r - r0) * 32, a->w + r * cols + k0,
-			    (size_t)(cols - k0) * sizeof *tail);
-		}
+	pack_panel(job, r0, r1, panel);
 	memset(&config, 0, sizeof config);
 	config.palette = 1;
 	for (int t = 0; t < 8; t++) {
@@ -277,21 +285,20 @@ product_task(void *ctx, long task, int thread)
 		config.rows[t] = 16;
 	}
 	_tile_loadconfig(&config);
+	/* The next pair is fetched ahead by the panel's blocks, `share` cache lines each. */
+	int64_t pair_values = job->ksteps * job->parts * PAIR_VALUES, lines = pair_values / 32;
+	int64_t blocks = (r1 - r0 + 31) / 32, share = (lines + blocks - 1) / blocks;
 	for (int64_t p = 0; p < pairs; p++) {
-		const uint16_t *xp = job->xp + p * job->ksteps * job->parts * PAIR_VALUES;
+		const uint16_t *xp = job->xp + p * pair_values;
+		const char *next = (const char *)(xp + pair_values);
 		int64_t m0 = p * 32;
 
-		for (int64_t b0 = r0; b0 < r1; b0 += 32) {
-			if (b0 < whole) {
-				const uint16_t *w = a->w + b0 * cols;
-				block_2x2(w, w + 16 * cols, cols * 2, job->kfull,
-				    job->kfull < job->ksteps ? tail + (b0 - r0) * 32 : NULL,
-				    xp, job->parts, c);
-			} else {
-				int64_t kpad = job->ksteps * 32;
-				block_2x2(job->pad, job->pad + 16 * kpad, kpad * 2, job->ksteps,
-				    NULL, xp, job->parts, c);
-			}
+		for (int64_t b0 = r0, first = 0; b0 < r1; b0 += 32, first += share) {
+			int64_t ahead = p + 1 == pairs || first >= lines ? 0 :
+			    lines - first < share ? lines - first : share;
+
+			block_2x2(panel + (b0 - r0) / 32 * job->ksteps * 1024, job->ksteps, xp,
+			    job->parts, next + first * 64, ahead, c);
 			put_tile(job, c[0], m0, n - m0, b0, r1 - b0);
 			put_tile(job, c[1], m0 + 16, n - m0 - 16, b0, r1 - b0);
 			put_tile(job, c[2], m0, n - m0, b0 + 16, r1 - b0 - 16);
@@ -316,7 +323,6 @@ qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 	struct amx_job job = {.a = *args};
 	int64_t rows = args->rows, cols = args->cols, n = args->n;
 	int64_t pairs = (n + 31) / 32, kpad = (cols + 31) / 32 * 32, tasks;
-	uint16_t *pad = NULL;
 	int rc = -1;
 
 	if (!qvl_amx_usable() || rows <= 0 || cols <= 0 || n <= 0 ||
@@ -324,9 +330,8 @@ qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 		return -1;
 	job.parts = args->exact ? 3 : 1;
 	job.ksteps = kpad / 32;
-	job.kfull = cols / 32;
 	/* Panels that fit the L2, and at least two a thread where W has the rows for it. */
-	job.panel = PANEL_BYTES / (cols * 2) / 32 * 32;
+	job.panel = PANEL_BYTES / (kpad * 2) / 32 * 32;
 	int64_t share = (rows + 2 * threads - 1) / (2 * threads);
 	share = (share + 31) / 32 * 32;
 	if (job.panel > share)
@@ -338,29 +343,18 @@ qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 	tasks = (rows + job.panel - 1) / job.panel;
 	job.xp = qvl_alloc((size_t)(pairs * job.ksteps * job.parts * PAIR_VALUES) *
 	    sizeof *job.xp);
-	job.tails = qvl_alloc((size_t)threads * PANEL_MAX * 32 * sizeof *job.tails);
+	job.panels = qvl_alloc((size_t)threads * (size_t)(job.panel * kpad) *
+	    sizeof *job.panels);
 	job.rows = args->xb ? qvl_alloc((size_t)threads * 32 * (size_t)cols * sizeof *job.rows) :
 	    NULL;
-	if (rows % 32) {
-		int64_t first = rows / 32 * 32;
-		if ((pad = qvl_alloc((size_t)(32 * kpad) * sizeof *pad)) != NULL) {
-			memset(pad, 0, (size_t)(32 * kpad) * sizeof *pad);
-			for (int64_t r = first; r < rows; r++)
-				memcpy(pad + (r - first) * kpad, args->w + r * cols,
-				    (size_t)cols * sizeof *pad);
-		}
-	}
-	job.pad = pad;
-	if (job.xp == NULL || job.tails == NULL || (args->xb && job.rows == NULL) ||
-	    (rows % 32 && pad == NULL))
+	if (job.xp == NULL || job.panels == NULL || (args->xb && job.rows == NULL))
 		goto out;
 	qvl_pool_run(pool, (long)pairs, pack_task, &job);
 	qvl_pool_run(pool, (long)tasks, product_task, &job);
 	rc = 0;
 out:
-	free(pad);
 	free(job.rows);
-	free(job.tails);
+	free(job.panels);
 	free(job.xp);
 	return rc;
 }
