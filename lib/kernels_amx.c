@@ -23,6 +23,7 @@
 
 #include "cpu.h"
 #include "tensor.h"
+#include "vmath.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || __GNUC__ >= 11)
 
@@ -32,6 +33,7 @@
 
 #define PANEL_BYTES (1 << 20) /* of W's rows per task, at most (the L2 holds 2 MB) */
 #define PANEL_MAX 256         /* rows */
+#define AHEAD_MAX (256 << 10) /* bytes of a pair, at most, to fetch ahead */
 #define PAIR_VALUES 1024      /* BF16 values of one step (32 columns) of 32 packed inputs */
 
 /* Tiles: 0-3 the sums (W rows 0-15 / 16-31 by inputs 0-15 / 16-31), 4-5 W, 6-7 X. */
@@ -47,6 +49,8 @@ struct amx_job {
 	uint16_t *panels;    /* per thread: a panel of W in tiles, [panel / 32][ksteps][32][32] */
 	uint16_t *rows;      /* per thread: [32][cols], a pair of BF16 inputs */
 	int64_t ksteps, panel;
+	int64_t block_rows;  /* rows of W a block of 32 tile rows holds: 32, or 16 beside w2's */
+	int64_t pair_inputs; /* inputs a pair of 32 packed rows holds: 32, or 16 beside xb2's */
 	int parts;           /* of each x: 1, or 3 (exact) */
 };
 
@@ -110,21 +114,20 @@ split_bf16(__m512 *v0, __m512 *v1)
 	return b;
 }
 
-/* Values k0..k0+count-1 (count <= 32) of input m as 32 BF16 values in part[0], zero beyond
- * count; exact: three parts, part[0] + part[1] + part[2] = x (24 bits of float32 in three
- * of 8, each rounded to nearest: what one leaves the next takes). */
+/* Values k0..k0+count-1 (count <= 32) of an input row (BF16 or float32 as X is given) as
+ * 32 BF16 values in part[0], zero beyond count; exact: three parts, part[0] + part[1] +
+ * part[2] = x (24 bits of float32 in three of 8, each rounded to nearest: what one leaves
+ * the next takes). */
 INLINE void
-input_values(const struct amx_job *job, const uint16_t *xb, int64_t m, int64_t k0,
-    int64_t count, __m512i part[3])
+input_values(const struct amx_job *job, const void *row, int64_t k0, int64_t count,
+    __m512i part[3])
 {
-	const qvl_amx_args *a = &job->a;
-
-	if (a->xb) {
+	if (job->a.xb) {
 		__mmask32 mask = count >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << count) - 1;
-		part[0] = _mm512_maskz_loadu_epi16(mask, xb + m * a->cols + k0);
+		part[0] = _mm512_maskz_loadu_epi16(mask, (const uint16_t *)row + k0);
 		return;
 	}
-	const float *src = a->x + m * a->cols + k0;
+	const float *src = (const float *)row + k0;
 	int64_t hi = count > 16 ? count - 16 : 0, lo = count < 16 ? count : 16;
 	__m512 v0 = _mm512_maskz_loadu_ps((__mmask16)((1u << lo) - 1), src);
 	__m512 v1 = _mm512_maskz_loadu_ps((__mmask16)((1u << hi) - 1), src + 16);
@@ -132,34 +135,51 @@ input_values(const struct amx_job *job, const uint16_t *xb, int64_t m, int64_t k
 		part[p] = split_bf16(&v0, &v1);
 }
 
-/* Inputs 32p..32p+31 into pairs, zero past n and past cols: step s of part q at
- * (s parts + q) PAIR_VALUES. */
+/* Row i (< 32) of pair p: input 32p + i, or beside xb2, input 16p + i % 16 of xb (i < 16)
+ * or of xb2; NULL past n. */
+static const void *
+pair_row(const struct amx_job *job, int64_t p, int i)
+{
+	const qvl_amx_args *a = &job->a;
+	int64_t m = p * job->pair_inputs + (a->xb2 ? i % 16 : i);
+
+	if (m >= a->n)
+		return NULL;
+	if (a->x)
+		return a->x + m * a->cols;
+	return (a->xb2 && i >= 16 ? a->xb2 : a->xb) + m * a->cols;
+}
+
+/* Pair p's rows (pair_row) into BF16 pairs, zero past n and past cols: step s of part q
+ * at (s parts + q) PAIR_VALUES. */
 static TAMX void
 pack_task(void *ctx, long pair, int thread)
 {
 	const struct amx_job *job = ctx;
 	const qvl_amx_args *a = &job->a;
 	uint16_t *dst = job->xp + (int64_t)pair * job->ksteps * job->parts * PAIR_VALUES;
-	const uint16_t *xb = a->xb;
+	const void *row[32];
 
-	/* The pair's rows are read below 64 bytes of each at a time: copied first in one
-	 * sequential pass, they come from memory at its rate (W, when the operands swap). */
-	if (xb) {
-		int64_t first = (int64_t)pair * 32, count = a->n - first < 32 ? a->n - first : 32;
-		uint16_t *copy = job->rows + (size_t)thread * 32 * (size_t)a->cols;
-		memcpy(copy, xb + first * a->cols, (size_t)(count * a->cols) * sizeof *copy);
-		xb = copy - first * a->cols;
+	/* The pair's rows are read below 64 bytes of each at a time: BF16 ones are copied
+	 * first, row after row, so that they come from memory at its rate (W, when the
+	 * operands swap). */
+	for (int i = 0; i < 32; i++) {
+		row[i] = pair_row(job, pair, i);
+		if (a->xb && row[i]) {
+			uint16_t *copy = job->rows + ((size_t)thread * 32 + (size_t)i) * (size_t)a->cols;
+			memcpy(copy, row[i], (size_t)a->cols * sizeof *copy);
+			row[i] = copy;
+		}
 	}
 	for (int64_t s = 0; s < job->ksteps; s++, dst += job->parts * PAIR_VALUES) {
 		int64_t k0 = s * 32, count = a->cols - k0 < 32 ? a->cols - k0 : 32;
 
 		for (int h = 0; h < 2; h++) {
-			int64_t m0 = (int64_t)pair * 32 + h * 16;
 			__m512i r[3][16], part[3];
 
 			for (int i = 0; i < 16; i++) {
-				if (m0 + i < a->n)
-					input_values(job, xb, m0 + i, k0, count, part);
+				if (row[h * 16 + i])
+					input_values(job, row[h * 16 + i], k0, count, part);
 				else
 					part[0] = part[1] = part[2] = _mm512_setzero_si512();
 				for (int q = 0; q < job->parts; q++)
@@ -214,54 +234,106 @@ block_2x2(const uint16_t *a, int64_t steps, const uint16_t *xp, int parts, const
 	_tile_stored(3, c[3], 64);
 }
 
-/* W's rows r0..r1-1 into tiles at dst ([block of 32 rows][step][32 rows][32 values]), zero
- * past r1 (to the next 32) and past cols. */
+/* W's rows r0..r1-1 into tiles at dst ([block][step][32 rows][32 values]), zero past r1
+ * and past cols; beside w2, a block's rows are 16 of W and the same 16 of w2. */
 INLINE void
 pack_panel(const struct amx_job *job, int64_t r0, int64_t r1, uint16_t *dst)
 {
 	const qvl_amx_args *a = &job->a;
-	int64_t end = r0 + (r1 - r0 + 31) / 32 * 32;
+	int64_t blocks = (r1 - r0 + job->block_rows - 1) / job->block_rows;
 
-	for (int64_t r = r0; r < end; r++) {
-		uint16_t *out = dst + (r - r0) / 32 * job->ksteps * 1024 + (r - r0) % 32 * 32;
-		const uint16_t *w = a->w + r * a->cols;
+	for (int64_t b = 0; b < blocks; b++)
+		for (int i = 0; i < 32; i++) {
+			int64_t r = r0 + b * job->block_rows + (a->w2 ? i % 16 : i);
+			const uint16_t *w = (a->w2 && i >= 16 ? a->w2 : a->w) + r * a->cols;
+			uint16_t *out = dst + b * job->ksteps * 1024 + i * 32;
 
-		for (int64_t s = 0; s < job->ksteps; s++, out += 1024) {
-			int64_t count = r >= r1 ? 0 : a->cols - s * 32 < 32 ? a->cols - s * 32 : 32;
-			__mmask32 mask = count >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << count) - 1;
-			_mm512_store_si512(out, _mm512_maskz_loadu_epi16(mask, w + s * 32));
+			for (int64_t s = 0; s < job->ksteps; s++, out += 1024) {
+				int64_t count = r >= r1 ? 0 : a->cols - s * 32 < 32 ? a->cols - s * 32 : 32;
+				__mmask32 mask = count >= 32 ? ~(__mmask32)0 :
+				    ((__mmask32)1 << count) - 1;
+				_mm512_store_si512(out, _mm512_maskz_loadu_epi16(mask, w + s * 32));
+			}
 		}
-	}
 }
 
-/* y[m0 + i, r0 + j] = alpha c[j][i] + bias[r0 + j] for i < mcount, j < rcount (one
- * rounding: with alpha 1, the sum's); by_rows: y[r0 + j, m0 + i] = alpha c[j][i] +
- * bias[m0 + i], as the tile lies. */
-INLINE void
-put_tile(const struct amx_job *job, float c[256], int64_t m0, int64_t mcount, int64_t r0,
-    int64_t rcount)
+/* The rows of a tile's block of y: row i is y[m0 + i, r0 .. r0 + 15] = alpha c[j][i] +
+ * bias[r0 + j] (one rounding: with alpha 1, the sum's) for i < mcount, j < rcount; by_rows,
+ * y[r0 + j, m0 .. m0 + 15] = alpha c[j][i] + bias[m0 + i], as the tile lies.  Returns the
+ * number of rows (0 for none), their first row and column of y, and the mask of their
+ * columns. */
+INLINE int64_t
+tile_rows(const struct amx_job *job, const float *bias, const float c[256], int64_t m0,
+    int64_t mcount, int64_t r0, int64_t rcount, __m512 out[16], int64_t *row0, int64_t *col0,
+    __mmask16 *mask)
 {
-	__m512 alpha = _mm512_set1_ps(job->a.alpha);
+	__m512 alpha = _mm512_set1_ps(job->a.alpha), b;
+	int by_rows = job->a.by_rows;
+	int64_t rows = by_rows ? rcount : mcount, cols = by_rows ? mcount : rcount;
 	__m512i v[16];
 
 	if (mcount <= 0 || rcount <= 0)
-		return;
-	if (job->a.by_rows) {
-		__mmask16 mask = mcount >= 16 ? 0xffff : (__mmask16)((1u << mcount) - 1);
-		__m512 bias = job->a.bias ? _mm512_maskz_loadu_ps(mask, job->a.bias + m0) :
-		    _mm512_setzero_ps();
-		for (int64_t j = 0; j < rcount && j < 16; j++)
-			_mm512_mask_storeu_ps(job->a.y + (r0 + j) * job->a.ldy + m0, mask,
-			    _mm512_fmadd_ps(_mm512_load_ps(c + j * 16), alpha, bias));
-		return;
+		return 0;
+	rows = rows < 16 ? rows : 16;
+	*mask = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
+	*row0 = by_rows ? r0 : m0;
+	*col0 = by_rows ? m0 : r0;
+	b = bias ? _mm512_maskz_loadu_ps(*mask, bias + *col0) : _mm512_setzero_ps();
+	if (by_rows)
+		for (int64_t i = 0; i < rows; i++)
+			out[i] = _mm512_fmadd_ps(_mm512_load_ps(c + i * 16), alpha, b);
+	else {
+		transpose16((const __m512i *)c, v);
+		for (int64_t i = 0; i < rows; i++)
+			out[i] = _mm512_fmadd_ps(_mm512_castsi512_ps(v[i]), alpha, b);
 	}
-	__mmask16 mask = rcount >= 16 ? 0xffff : (__mmask16)((1u << rcount) - 1);
-	__m512 bias = job->a.bias ? _mm512_maskz_loadu_ps(mask, job->a.bias + r0) :
-	    _mm512_setzero_ps();
-	transpose16((const __m512i *)c, v);
-	for (int64_t i = 0; i < mcount && i < 16; i++)
-		_mm512_mask_storeu_ps(job->a.y + (m0 + i) * job->a.ldy + r0, mask,
-		    _mm512_fmadd_ps(_mm512_castsi512_ps(v[i]), alpha, bias));
+	return rows;
+}
+
+INLINE void
+put_tile(const struct amx_job *job, const float c[256], int64_t m0, int64_t mcount,
+    int64_t r0, int64_t rcount)
+{
+	__m512 out[16];
+	int64_t row0, col0;
+	__mmask16 mask;
+	int64_t rows = tile_rows(job, job->a.bias, c, m0, mcount, r0, rcount, out, &row0,
+	    &col0, &mask);
+
+	for (int64_t i = 0; i < rows; i++) {
+		float *y = job->a.y + (row0 + i) * job->a.ldy + col0;
+
+		if (job->a.accumulate)
+			out[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), out[i]);
+		_mm512_mask_storeu_ps(y, mask, out[i]);
+	}
+}
+
+/* put_tile's block of y from the gate's tile g and the up projection's u, through SwiGLU
+ * into yb: qvl_silu_mul and the rounding of qvl_round_bf16, the same bits as the three
+ * passes. */
+INLINE void
+glu_tile(const struct amx_job *job, const float g[256], const float u[256], int64_t m0,
+    int64_t mcount, int64_t r0, int64_t rcount)
+{
+	_Alignas(64) float gate[16][16], up[16][16];
+	__m512 out[16];
+	int64_t row0, col0;
+	__mmask16 mask;
+	int64_t rows = tile_rows(job, job->a.bias, g, m0, mcount, r0, rcount, out, &row0,
+	    &col0, &mask);
+
+	if (rows == 0)
+		return;
+	for (int64_t i = 0; i < rows; i++)
+		_mm512_store_ps(gate[i], out[i]);
+	tile_rows(job, job->a.bias2, u, m0, mcount, r0, rcount, out, &row0, &col0, &mask);
+	for (int64_t i = 0; i < rows; i++)
+		_mm512_store_ps(up[i], out[i]);
+	qvl_silu_mul(gate[0], up[0], rows * 16);
+	for (int64_t i = 0; i < rows; i++)
+		_mm256_mask_storeu_epi16(job->a.yb + (row0 + i) * job->a.ldy + col0, mask,
+		    (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(gate[i])));
 }
 
 static TAMX void
@@ -270,8 +342,9 @@ product_task(void *ctx, long task, int thread)
 	const struct amx_job *job = ctx;
 	const qvl_amx_args *a = &job->a;
 	int64_t r0 = (int64_t)task * job->panel, r1 = r0 + job->panel;
-	int64_t pairs = (a->n + 31) / 32, n = a->n;
-	uint16_t *panel = job->panels + (size_t)thread * (size_t)(job->panel * job->ksteps * 32);
+	int64_t pairs = (a->n + job->pair_inputs - 1) / job->pair_inputs, n = a->n;
+	uint16_t *panel = job->panels + (size_t)thread * (size_t)(job->panel / job->block_rows *
+	    job->ksteps * 1024);
 	_Alignas(64) float c[4][256];
 	struct tile_config config;
 
@@ -287,22 +360,32 @@ product_task(void *ctx, long task, int thread)
 	_tile_loadconfig(&config);
 	/* The next pair is fetched ahead by the panel's blocks, `share` cache lines each. */
 	int64_t pair_values = job->ksteps * job->parts * PAIR_VALUES, lines = pair_values / 32;
-	int64_t blocks = (r1 - r0 + 31) / 32, share = (lines + blocks - 1) / blocks;
+	int64_t blocks = (r1 - r0 + job->block_rows - 1) / job->block_rows;
+	int64_t share = (lines + blocks - 1) / blocks;
 	for (int64_t p = 0; p < pairs; p++) {
 		const uint16_t *xp = job->xp + p * pair_values;
 		const char *next = (const char *)(xp + pair_values);
-		int64_t m0 = p * 32;
+		int64_t m0 = p * job->pair_inputs;
 
-		for (int64_t b0 = r0, first = 0; b0 < r1; b0 += 32, first += share) {
-			int64_t ahead = p + 1 == pairs || first >= lines ? 0 :
+		for (int64_t b0 = r0, first = 0; b0 < r1; b0 += job->block_rows, first += share) {
+			int64_t ahead = p + 1 == pairs || first >= lines ||
+			    pair_values * 2 > AHEAD_MAX ? 0 :
 			    lines - first < share ? lines - first : share;
 
-			block_2x2(panel + (b0 - r0) / 32 * job->ksteps * 1024, job->ksteps, xp,
-			    job->parts, next + first * 64, ahead, c);
-			put_tile(job, c[0], m0, n - m0, b0, r1 - b0);
-			put_tile(job, c[1], m0 + 16, n - m0 - 16, b0, r1 - b0);
-			put_tile(job, c[2], m0, n - m0, b0 + 16, r1 - b0 - 16);
-			put_tile(job, c[3], m0 + 16, n - m0 - 16, b0 + 16, r1 - b0 - 16);
+			block_2x2(panel + (b0 - r0) / job->block_rows * job->ksteps * 1024,
+			    job->ksteps, xp, job->parts, next + first * 64, ahead, c);
+			if (a->w2) {        /* c: gate / up rows by inputs 0-15 / 16-31 */
+				glu_tile(job, c[0], c[2], m0, n - m0, b0, r1 - b0);
+				glu_tile(job, c[1], c[3], m0 + 16, n - m0 - 16, b0, r1 - b0);
+			} else if (a->xb2) { /* c: W rows 0-15 / 16-31 by gate / up inputs */
+				glu_tile(job, c[0], c[1], m0, n - m0, b0, r1 - b0);
+				glu_tile(job, c[2], c[3], m0, n - m0, b0 + 16, r1 - b0 - 16);
+			} else {
+				put_tile(job, c[0], m0, n - m0, b0, r1 - b0);
+				put_tile(job, c[1], m0 + 16, n - m0 - 16, b0, r1 - b0);
+				put_tile(job, c[2], m0, n - m0, b0 + 16, r1 - b0 - 16);
+				put_tile(job, c[3], m0 + 16, n - m0 - 16, b0 + 16, r1 - b0 - 16);
+			}
 		}
 	}
 	_tile_release();
@@ -322,29 +405,36 @@ qvl_amx_product(qvl_pool *pool, const qvl_amx_args *args)
 	int threads = qvl_pool_threads(pool);
 	struct amx_job job = {.a = *args};
 	int64_t rows = args->rows, cols = args->cols, n = args->n;
-	int64_t pairs = (n + 31) / 32, kpad = (cols + 31) / 32 * 32, tasks;
+	int64_t kpad = (cols + 31) / 32 * 32, pairs, tasks, block;
+	int glu = args->w2 != NULL || args->xb2 != NULL;
 	int rc = -1;
 
 	if (!qvl_amx_usable() || rows <= 0 || cols <= 0 || n <= 0 ||
-	    (args->xb == NULL) == (args->x == NULL) || (args->exact && args->x == NULL))
+	    (args->xb == NULL) == (args->x == NULL) || (args->exact && args->x == NULL) ||
+	    glu != (args->yb != NULL) || (args->w2 && (args->xb2 || args->by_rows)) ||
+	    (args->xb2 && (!args->by_rows || args->xb == NULL)))
 		return -1;
 	job.parts = args->exact ? 3 : 1;
 	job.ksteps = kpad / 32;
-	/* Panels that fit the L2, and at least two a thread where W has the rows for it. */
-	job.panel = PANEL_BYTES / (kpad * 2) / 32 * 32;
+	job.block_rows = block = args->w2 ? 16 : 32;
+	job.pair_inputs = args->xb2 ? 16 : 32;
+	pairs = (n + job.pair_inputs - 1) / job.pair_inputs;
+	/* Panels (rows of W, a block's at a time) that fit the L2, and at least two a
+	 * thread where W has the rows for it. */
+	job.panel = PANEL_BYTES / (32 / block * kpad * 2) / block * block;
 	int64_t share = (rows + 2 * threads - 1) / (2 * threads);
-	share = (share + 31) / 32 * 32;
+	share = (share + block - 1) / block * block;
 	if (job.panel > share)
 		job.panel = share;
-	if (job.panel > PANEL_MAX)
-		job.panel = PANEL_MAX;
-	if (job.panel < 32)
-		job.panel = 32;
+	if (job.panel > PANEL_MAX / 32 * block)
+		job.panel = PANEL_MAX / 32 * block;
+	if (job.panel < block)
+		job.panel = block;
 	tasks = (rows + job.panel - 1) / job.panel;
 	job.xp = qvl_alloc((size_t)(pairs * job.ksteps * job.parts * PAIR_VALUES) *
 	    sizeof *job.xp);
-	job.panels = qvl_alloc((size_t)threads * (size_t)(job.panel * kpad) *
-	    sizeof *job.panels);
+	job.panels = qvl_alloc((size_t)threads * (size_t)(job.panel / block * job.ksteps) *
+	    1024 * sizeof *job.panels);
 	job.rows = args->xb ? qvl_alloc((size_t)threads * 32 * (size_t)cols * sizeof *job.rows) :
 	    NULL;
 	if (job.xp == NULL || job.panels == NULL || (args->xb && job.rows == NULL))

@@ -27,6 +27,16 @@ typedef struct qvl_amx_args {
 	int by_rows;  /* y[r, i] = alpha Σ_k X[i, k] · W[r, k] + bias[i] instead (row stride
 	               * ldy), as the tiles lie: no transposes (attention's scores with q as W,
 	               * long batches with x as W) */
+	int accumulate; /* y += the above (the sum with its bias rounded first, then y's: the
+	                 * bits of a product and an add), a residual add in the same pass */
+	/* SwiGLU in the same pass: a second matrix of the shape of the one that holds the
+	 * weights, W (w2, y not by rows) or X (xb2, BF16, y by rows), and bias2 its bias.
+	 * Then yb (BF16, row stride ldy, where y would be) = silu(g) · u rounded to BF16, g
+	 * the product above and u the same with w2 or xb2 (bias2), as qvl_silu_mul and
+	 * qvl_round_bf16 give them; y is not used. */
+	const uint16_t *w2, *xb2;
+	const float *bias2;
+	uint16_t *yb;
 } qvl_amx_args;
 
 /* Returns 0, or -1 (nothing written) when the CPU has no usable AMX, the arguments are

@@ -254,11 +254,12 @@ takes_bf16(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, int64_t n)
  * parts, for float32 precision. */
 static int
 amx_product(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint16_t *xb,
-    const float *x, int64_t n, float *y, int exact)
+    const float *x, int64_t n, float *y, int exact, int accumulate)
 {
 	qvl_amx_args a = {
 		.w = w->data, .rows = w->rows, .cols = w->cols, .bias = bias, .alpha = 1.0f,
 		.xb = xb, .x = x, .exact = exact, .n = n, .y = y, .ldy = w->rows,
+		.accumulate = accumulate,
 	};
 
 	if (w->dtype != QVL_BF16)
@@ -281,13 +282,13 @@ qvl_matmul(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *
 {
 	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
 
-	if (takes_bf16(pool, k, w, n) && (amx_product(pool, w, bias, NULL, x, n, y, 0) == 0 ||
+	if (takes_bf16(pool, k, w, n) && (amx_product(pool, w, bias, NULL, x, n, y, 0, 0) == 0 ||
 	    qvl_dnnl_matmul_bf16(pool, w, bias, x, n, y) == 0))
 		return;
 	/* float32 precision: batches that would go to sgemm go to AMX in three exact parts
 	 * where it runs, three BF16 products costing less than one float32 one */
 	if (qvl_pool_precision(pool) == QVL_PRECISION_F32 && n > k->rows_max_n(w) &&
-	    amx_product(pool, w, bias, NULL, x, n, y, 1) == 0)
+	    amx_product(pool, w, bias, NULL, x, n, y, 1, 0) == 0)
 		return;
 	qvl_matmul_kern(pool, k, w, bias, x, n, y);
 }
@@ -298,12 +299,49 @@ qvl_matmul_xb(qvl_pool *pool, const qvl_matrix *w, const float *bias, const uint
 {
 	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
 
-	if (takes_bf16(pool, k, w, n) && (amx_product(pool, w, bias, xb, NULL, n, y, 0) == 0 ||
+	if (takes_bf16(pool, k, w, n) && (amx_product(pool, w, bias, xb, NULL, n, y, 0, 0) == 0 ||
 	    qvl_dnnl_matmul_xb(pool, w, bias, xb, n, y) == 0))
 		return;
 	for (int64_t i = 0; i < n * w->cols; i++)
 		tmp[i] = qvl_bf16_to_f32(xb[i]);
 	qvl_matmul_kern(pool, k, w, bias, tmp, n, y);
+}
+
+int
+qvl_matmul_add(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
+    const uint16_t *xb, int64_t n, float *y)
+{
+	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
+
+	/* where qvl_matmul and qvl_matmul_xb take the AMX tiles first */
+	if (takes_bf16(pool, k, w, n))
+		return amx_product(pool, w, bias, xb, x, n, y, 0, 1);
+	if (qvl_pool_precision(pool) == QVL_PRECISION_F32 && x != NULL && n > k->rows_max_n(w))
+		return amx_product(pool, w, bias, NULL, x, n, y, 1, 1);
+	return -1;
+}
+
+int
+qvl_matmul_glu(qvl_pool *pool, const qvl_matrix *gate, const float *gate_b,
+    const qvl_matrix *up, const float *up_b, const float *x, const uint16_t *xb, int64_t n,
+    uint16_t *out)
+{
+	const qvl_kernels *k = qvl_kernels_for(qvl_cpu_get()->level);
+	qvl_amx_args a = {
+		.w = gate->data, .rows = gate->rows, .cols = gate->cols, .bias = gate_b,
+		.alpha = 1.0f, .xb = xb, .x = x, .n = n, .ldy = gate->rows, .w2 = up->data,
+		.bias2 = up_b, .yb = out,
+	};
+
+	if (!takes_bf16(pool, k, gate, n) || gate->dtype != QVL_BF16 ||
+	    up->dtype != QVL_BF16 || up->rows != gate->rows || up->cols != gate->cols)
+		return -1;
+	/* swapped as amx_product swaps, so that the bits are its own */
+	if (xb && 4 * n >= gate->rows) {
+		a.w = xb, a.rows = n, a.xb = gate->data, a.n = gate->rows;
+		a.w2 = NULL, a.xb2 = up->data, a.by_rows = 1;
+	}
+	return qvl_amx_product(pool, &a);
 }
 
 void

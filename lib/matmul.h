@@ -45,6 +45,23 @@ void qvl_matmul(qvl_pool *pool, const qvl_matrix *w, const float *bias, const fl
 void qvl_matmul_xb(qvl_pool *pool, const qvl_matrix *w, const float *bias,
     const uint16_t *xb, int64_t n, float *tmp, float *y);
 
+/* Y[n, w->rows] += X[n, w->cols] · Wᵀ + bias in the product's pass (a residual add): the
+ * bits of qvl_matmul (or qvl_matmul_xb) and an add.  X is float32 (x) or BF16 (xb), the
+ * other NULL.  Returns 0, or -1 (y untouched) where the product would not go to qvl's own
+ * AMX tiles: the caller then takes the two passes. */
+int qvl_matmul_add(qvl_pool *pool, const qvl_matrix *w, const float *bias, const float *x,
+    const uint16_t *xb, int64_t n, float *y);
+
+/* The SwiGLU of two products in one pass: out[i, r] (BF16, [n, gate->rows]) = silu(X·gateᵀ
+ * + gate_b)[i, r] · (X·upᵀ + up_b)[i, r], the bits of qvl_matmul (or qvl_matmul_xb),
+ * qvl_silu_mul and qvl_round_bf16, without the two float32 products between them.  X is
+ * float32 (x) or BF16 (xb), the other NULL.  Returns 0, or -1 (nothing written) where the
+ * products would not go to qvl's own AMX tiles (float32 precision, short batches, weights
+ * not BF16, no AMX): the caller then takes the three passes. */
+int qvl_matmul_glu(qvl_pool *pool, const qvl_matrix *gate, const float *gate_b,
+    const qvl_matrix *up, const float *up_b, const float *x, const uint16_t *xb, int64_t n,
+    uint16_t *out);
+
 /* C[m, n] = A[m, k] · B[n, k]ᵀ for float32 row-major matrices with leading dims (attention
  * scores and the like). */
 void qvl_sgemm_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,

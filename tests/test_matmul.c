@@ -10,6 +10,7 @@
 #include "../lib/kernels_dnnl.h"
 #include "../lib/matmul.h"
 #include "../lib/pool.h"
+#include "../lib/vmath.h"
 #include "test.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
@@ -306,6 +307,196 @@ test_tile_chunks(qvl_pool *pool)
  * float32 and as BF16 (the same bits), on 1, 2 and 3 threads (the same bits: each output
  * is one task's); inputs and rows around the 32 of a block pair and the panels, columns
  * around the 32 of a step; x in three exact parts; alpha; y by rows; a strided destination. */
+/* qvl_matmul_add and qvl_matmul_glu: the bits of the passes they replace, or -1 with the
+ * output untouched; taken on AMX for long batches of BF16 weights in bf16 precision. */
+static void
+test_fused(qvl_pool *pool2, qvl_dtype dtype, int64_t rows, int64_t cols, int64_t n)
+{
+	struct mat gate, up;
+	size_t count = (size_t)(n * rows);
+	float *x = malloc((size_t)(n * cols) * sizeof *x), *bias = malloc((size_t)rows * 4);
+	uint16_t *xb = malloc((size_t)(n * cols) * sizeof *xb);
+	float *y0 = malloc(count * sizeof *y0), *y = malloc(count * sizeof *y);
+	float *want = malloc(count * sizeof *want), *u = malloc(count * sizeof *u);
+	float *tmp = malloc((size_t)(n * cols) * sizeof *tmp);
+	uint16_t *outb = malloc(count * sizeof *outb), *wantb = malloc(count * sizeof *wantb);
+
+	mat_make(&gate, dtype, rows, cols);
+	mat_make(&up, dtype, rows, cols);
+	for (int64_t i = 0; i < n * cols; i++)
+		xb[i] = qvl_f32_to_bf16(x[i] = rnd_float());
+	for (int64_t r = 0; r < rows; r++)
+		bias[r] = rnd_float();
+	for (size_t i = 0; i < count; i++)
+		y0[i] = rnd_float();
+	for (int p = 0; p < 4; p++) {
+		int bf16 = p & 1, use_xb = p & 2, rc, same;
+		const char *what = bf16 ? (use_xb ? "bf16 xb" : "bf16") : (use_xb ? "f32 xb" : "f32");
+		int expected = bf16 && dtype == QVL_BF16 && n >= 300 && qvl_amx_usable();
+
+		qvl_pool_set_precision(pool2, bf16 ? QVL_PRECISION_BF16 : QVL_PRECISION_F32);
+		if (use_xb)
+			qvl_matmul_xb(pool2, &gate.m, bias, xb, n, tmp, want);
+		else
+			qvl_matmul(pool2, &gate.m, bias, x, n, want);
+		for (size_t i = 0; i < count; i++)
+			want[i] += y0[i];
+		memcpy(y, y0, count * sizeof *y);
+		rc = qvl_matmul_add(pool2, &gate.m, bias, use_xb ? NULL : x, use_xb ? xb : NULL,
+		    n, y);
+		same = memcmp(y, rc == 0 ? want : y0, count * sizeof *y) == 0;
+		CHECK(same && (rc == 0 || !expected),
+		    "qvl_matmul_add %s %s [%lld, %lld] n=%lld: %s", what, kind_name(dtype),
+		    (long long)rows, (long long)cols, (long long)n,
+		    rc == 0 ? "the bits of the product and the add" : "declined, y untouched");
+
+		if (use_xb) {
+			qvl_matmul_xb(pool2, &gate.m, bias, xb, n, tmp, want);
+			qvl_matmul_xb(pool2, &up.m, NULL, xb, n, tmp, u);
+		} else {
+			qvl_matmul(pool2, &gate.m, bias, x, n, want);
+			qvl_matmul(pool2, &up.m, NULL, x, n, u);
+		}
+		qvl_silu_mul(want, u, (int64_t)count);
+		qvl_round_bf16(want, 1.0f, (int64_t)count, wantb);
+		memset(outb, 0xee, count * sizeof *outb);
+		rc = qvl_matmul_glu(pool2, &gate.m, bias, &up.m, NULL, use_xb ? NULL : x,
+		    use_xb ? xb : NULL, n, outb);
+		same = 1;
+		for (size_t i = 0; i < count; i++)
+			same &= outb[i] == (rc == 0 ? wantb[i] : 0xeeee);
+		CHECK(same && (rc == 0 || !expected),
+		    "qvl_matmul_glu %s %s [%lld, %lld] n=%lld: %s", what, kind_name(dtype),
+		    (long long)rows, (long long)cols, (long long)n,
+		    rc == 0 ? "the bits of the products, silu and rounding" :
+		    "declined, out untouched");
+	}
+	qvl_pool_set_precision(pool2, QVL_PRECISION_F32);
+	mat_free(&gate);
+	mat_free(&up);
+	free(x);
+	free(bias);
+	free(xb);
+	free(y0);
+	free(y);
+	free(want);
+	free(u);
+	free(tmp);
+	free(outb);
+	free(wantb);
+}
+
+/* SwiGLU in the product (w2 beside W, or xb2 beside X by rows): the same bits as the two
+ * products, qvl_silu_mul and qvl_round_bf16; 1, 2 or 3 threads alike; y's other columns
+ * untouched. */
+static void
+test_amx_glu(qvl_pool *pool2)
+{
+	static const int64_t shapes[][3] = { /* features, cols, n */
+		{1, 1, 1}, {16, 32, 16}, {17, 33, 15}, {40, 100, 70}, {70, 257, 33},
+		{300, 1280, 50}, {3420 / 10, 96, 17},
+	};
+
+	for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+		int64_t rows = shapes[s][0], cols = shapes[s][1], n = shapes[s][2], ld = rows + 2;
+		size_t count = (size_t)(n * rows), wide = (size_t)(n * ld);
+		struct mat gate, up;
+		float *x = malloc((size_t)(n * cols) * sizeof *x);
+		uint16_t *xb = malloc((size_t)(n * cols) * sizeof *xb);
+		float *bias = malloc((size_t)rows * sizeof *bias);
+		float *bias2 = malloc((size_t)rows * sizeof *bias2);
+		float *g = malloc(count * sizeof *g), *u = malloc(count * sizeof *u);
+		uint16_t *want = malloc(count * sizeof *want), *got = malloc(wide * sizeof *got);
+		const float *b = s % 2 ? bias : NULL, *b2 = s % 3 ? bias2 : NULL;
+		int rc, same;
+
+		mat_make(&gate, QVL_BF16, rows, cols);
+		mat_make(&up, QVL_BF16, rows, cols);
+		for (int64_t i = 0; i < n * cols; i++) {
+			x[i] = rnd_float();
+			xb[i] = qvl_f32_to_bf16(x[i]);
+		}
+		for (int64_t r = 0; r < rows; r++) {
+			bias[r] = rnd_float();
+			bias2[r] = rnd_float();
+		}
+		for (int swap = 0; swap < 2; swap++) {
+			/* the weights beside W, or (swap) beside X with x as W and y by rows */
+			qvl_amx_args a = {
+				.w = gate.data, .rows = rows, .cols = cols, .bias = b, .alpha = 1.0f,
+				.xb = xb, .n = n, .y = g, .ldy = rows,
+			};
+			if (swap)
+				a.w = xb, a.rows = n, a.xb = gate.data, a.n = rows, a.by_rows = 1;
+			rc = qvl_amx_product(pool2, &a);
+			*(swap ? &a.xb : &a.w) = up.data;
+			a.bias = b2, a.y = u;
+			rc |= qvl_amx_product(pool2, &a);
+			/* by rows or not, g and u lie [n, rows] */
+			qvl_silu_mul(g, u, (int64_t)count);
+			qvl_round_bf16(g, 1.0f, (int64_t)count, want);
+
+			*(swap ? &a.xb : &a.w) = gate.data;
+			a.bias = b, a.y = NULL;
+			if (swap)
+				a.xb2 = up.data;
+			else
+				a.w2 = up.data;
+			a.bias2 = b2, a.yb = got, a.ldy = ld;
+			same = rc == 0;
+			for (int t = 0; t < 3; t++) {
+				for (size_t i = 0; i < wide; i++)
+					got[i] = 0x7fc1;
+				same &= qvl_amx_product(t == 0 ? NULL : t == 1 ? pool2 : pool3,
+				    &a) == 0;
+				for (int64_t i = 0; i < n; i++)
+					for (int64_t r = 0; r < ld; r++)
+						same &= got[i * ld + r] ==
+						    (r < rows ? want[i * rows + r] : 0x7fc1);
+			}
+			CHECK(same, "amx swiglu%s [%lld, %lld] n=%lld%s%s: the bits of the three "
+			    "passes, 1, 2 or 3 threads", swap ? " beside x" : "", (long long)rows,
+			    (long long)cols, (long long)n, b ? " +bias" : "", b2 ? " +bias2" : "");
+			if (!swap) { /* float32 x: rounded as the products round it */
+				a.xb = NULL, a.x = x;
+				same = qvl_amx_product(pool2, &a) == 0;
+				for (int64_t i = 0; i < n; i++)
+					for (int64_t r = 0; r < rows; r++)
+						same &= got[i * ld + r] == want[i * rows + r];
+				CHECK(same, "amx swiglu [%lld, %lld] n=%lld: float32 x",
+				    (long long)rows, (long long)cols, (long long)n);
+			}
+		}
+		mat_free(&gate);
+		mat_free(&up);
+		free(x);
+		free(xb);
+		free(bias);
+		free(bias2);
+		free(g);
+		free(u);
+		free(want);
+		free(got);
+	}
+	/* what the kernel declines: no yb, both second matrices, w2 by rows, xb2 not */
+	{
+		uint16_t w[32 * 32] = {0}, out[32 * 32];
+		float y[32 * 32];
+		qvl_amx_args a = {.w = w, .rows = 32, .cols = 32, .alpha = 1.0f, .xb = w, .n = 32,
+		    .y = y, .ldy = 32, .w2 = w};
+		int declined = qvl_amx_product(pool2, &a) == -1;
+		a.yb = out, a.xb2 = w;
+		declined &= qvl_amx_product(pool2, &a) == -1;
+		a.xb2 = NULL, a.by_rows = 1;
+		declined &= qvl_amx_product(pool2, &a) == -1;
+		a.w2 = NULL, a.xb2 = w, a.by_rows = 0;
+		declined &= qvl_amx_product(pool2, &a) == -1;
+		a.by_rows = 1;
+		declined &= qvl_amx_product(pool2, &a) == 0;
+		CHECK(declined, "amx swiglu: inconsistent arguments declined, consistent ones run");
+	}
+}
+
 static void
 test_amx(qvl_pool *pool2)
 {
@@ -330,6 +521,7 @@ test_amx(qvl_pool *pool2)
 		    "amx: no AMX here, the product declines");
 		return;
 	}
+	test_amx_glu(pool2);
 	for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
 		int64_t rows = shapes[s][0], cols = shapes[s][1], n = shapes[s][2];
 		struct mat t;
@@ -476,6 +668,13 @@ main(int argc, char **argv)
 	test_case(pool2, QVL_I8, 4200, 2048, 30);
 	test_tile_chunks(pool2);
 	test_amx(pool2);
+	/* fused passes: declined for short batches and other kinds, the operands as they
+	 * come and swapped (x BF16 and 4 n >= rows) */
+	test_fused(pool2, QVL_BF16, 37, 100, 3);
+	test_fused(pool2, QVL_I8, 67, 257, 300);
+	test_fused(pool2, QVL_BF16, 67, 257, 300);
+	test_fused(pool2, QVL_BF16, 1300, 96, 310);
+	test_fused(pool2, QVL_BF16, 600, 1280, 340);
 	qvl_pool_free(pool2);
 	qvl_pool_free(pool3);
 	return TEST_DONE();
