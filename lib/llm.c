@@ -556,6 +556,22 @@ swiglu(qvl_pool *pool, float *gate, const float *up, int64_t count)
 
 /* The layers over n rows of x: m's next n tokens (seqs NULL), or one token of each
  * conversation seqs[i] (row i; m = seqs[0] lends its weights and scratch). */
+/* x[n, d] += in · wᵀ (in float32, or BF16 in inb): in the product's pass where it can
+ * be, else through y (tmp: qvl_matmul_xb's widening space). */
+static void
+residual_product(qvl_pool *pool, const qvl_matrix *w, const float *in, const uint16_t *inb,
+    int64_t n, int64_t d, float *y, float *tmp, float *x)
+{
+	if (qvl_matmul_add(pool, w, NULL, in, inb, n, x) == 0)
+		return;
+	if (inb != NULL)
+		qvl_matmul_xb(pool, w, NULL, inb, n, tmp, y);
+	else
+		qvl_matmul(pool, w, NULL, in, n, y);
+	for (int64_t i = 0; i < n * d; i++)
+		x[i] += y[i];
+}
+
 static void
 forward_rows(qvl_llm *m, qvl_llm **seqs, qvl_pool *pool, float *x, const int64_t *pt,
     const int64_t *ph, const int64_t *pw, int64_t n, qvl_llm_hook hook, void *hook_ctx)
@@ -601,17 +617,24 @@ forward_rows(qvl_llm *m, qvl_llm **seqs, qvl_pool *pool, float *x, const int64_t
 		} else {
 			attention(m, pool, l, base, n);
 		}
-		qvl_matmul(pool, &l->o, NULL, m->o, n, m->tmp);
-		for (int64_t i = 0; i < n * m->hidden; i++)
-			x[i] += m->tmp[i];
+		residual_product(pool, &l->o, m->o, NULL, n, m->hidden, m->tmp, NULL, x);
 
 		qvl_rms_norm(pool, x, l->ln_mlp, n, m->hidden, m->eps, m->xn);
-		qvl_matmul(pool, &l->gate, NULL, m->xn, n, m->gate);
-		qvl_matmul(pool, &l->up, NULL, m->xn, n, m->up);
-		swiglu(pool, m->gate, m->up, n * m->inter);
-		qvl_matmul(pool, &l->down, NULL, m->gate, n, m->tmp);
-		for (int64_t i = 0; i < n * m->hidden; i++)
-			x[i] += m->tmp[i];
+		/* Long prompts in bf16 precision: the SwiGLU in its products' pass, its BF16
+		 * output in up's space (as the down projection would round it), gate's space
+		 * the widening one if that product is not BF16 after all. */
+		uint16_t *hidden = (uint16_t *)m->up;
+		if (qvl_matmul_glu(pool, &l->gate, NULL, &l->up, NULL, m->xn, NULL, n,
+		    hidden) == 0) {
+			residual_product(pool, &l->down, NULL, hidden, n, m->hidden, m->tmp,
+			    m->gate, x);
+		} else {
+			qvl_matmul(pool, &l->gate, NULL, m->xn, n, m->gate);
+			qvl_matmul(pool, &l->up, NULL, m->xn, n, m->up);
+			swiglu(pool, m->gate, m->up, n * m->inter);
+			residual_product(pool, &l->down, m->gate, NULL, n, m->hidden, m->tmp,
+			    NULL, x);
+		}
 		if (hook)
 			hook(hook_ctx, li + 1, x, n);
 	}
