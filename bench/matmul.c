@@ -21,6 +21,7 @@
 
 #include "../lib/cpu.h"
 #include "../lib/kernels.h"
+#include "../lib/kernels_amx.h"
 #include "../lib/kernels_dnnl.h"
 #include "../lib/matmul.h"
 #include "../lib/pool.h"
@@ -343,9 +344,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "matmul: %s\n", err.msg);
 		return 1;
 	}
-	fprintf(stderr, "matmul: %d threads, kernels %s, bf16 products: %s\n",
+	fprintf(stderr, "matmul: %d threads, kernels %s, bf16 products: %s%s\n",
 	    qvl_pool_threads(pool), qvl_cpu_level_name(qvl_cpu_get()->level),
-	    qvl_dnnl_info(buf, sizeof buf));
+	    qvl_amx_usable() ? "qvl's AMX tiles; " : "", qvl_dnnl_info(buf, sizeof buf));
 	if (decode)
 		bench_decode(pool, layers, membw, quick, only);
 	if (gemm)
