@@ -554,8 +554,6 @@ swiglu(qvl_pool *pool, float *gate, const float *up, int64_t count)
 	qvl_pool_run(pool, (long)((count + job.per - 1) / job.per), swiglu_task, &job);
 }
 
-/* The layers over n rows of x: m's next n tokens (seqs NULL), or one token of each
- * conversation seqs[i] (row i; m = seqs[0] lends its weights and scratch). */
 /* x[n, d] += in · wᵀ (in float32, or BF16 in inb): in the product's pass where it can
  * be, else through y (tmp: qvl_matmul_xb's widening space). */
 static void
@@ -572,6 +570,8 @@ residual_product(qvl_pool *pool, const qvl_matrix *w, const float *in, const uin
 		x[i] += y[i];
 }
 
+/* The layers over n rows of x: m's next n tokens (seqs NULL), or one token of each
+ * conversation seqs[i] (row i; m = seqs[0] lends its weights and scratch). */
 static void
 forward_rows(qvl_llm *m, qvl_llm **seqs, qvl_pool *pool, float *x, const int64_t *pt,
     const int64_t *ph, const int64_t *pw, int64_t n, qvl_llm_hook hook, void *hook_ctx)

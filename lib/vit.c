@@ -542,7 +542,8 @@ qvl_vit_forward(qvl_vit *vit, qvl_pool *pool, const float *pixels, const int64_t
 	{
 		/* all activations at once, asked before any is touched (an OOM kill says nothing) */
 		double floats = (double)n * (double)(4 * d + 2 * f + hd) +
-		    (double)per_thread * nthreads + (local != NULL ? 0.5 * (double)n * (3 * d > f ? 3 * d : f) +
+		    (double)per_thread * nthreads + (local != NULL ?
+		    0.5 * (double)n * (double)(3 * d > f ? 3 * d : f) +
 		    0.5 * (double)n * (double)(f > d ? f : d) +
 		    (double)bf16_bytes / sizeof(float) * nthreads : 0);
 		char what[96];
