@@ -111,6 +111,13 @@ qvl_amx_transpose16(const uint32_t in[16][16], uint32_t out[16][16])
 		_mm512_storeu_si512(out[i], r[i]);
 }
 
+/* The first count (<= 32) of 32 lanes. */
+INLINE __mmask32
+first_lanes(int64_t count)
+{
+	return count >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << count) - 1;
+}
+
 /* BF16 values (to nearest even) of v0 (the low 16) and v1; the remainders v - bf16(v),
  * exact in float32, back in v0 and v1. */
 INLINE __m512i
@@ -134,8 +141,7 @@ input_values(const struct amx_job *job, const void *row, int64_t k0, int64_t cou
     __m512i part[3])
 {
 	if (job->a.xb) {
-		__mmask32 mask = count >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << count) - 1;
-		part[0] = _mm512_maskz_loadu_epi16(mask, (const uint16_t *)row + k0);
+		part[0] = _mm512_maskz_loadu_epi16(first_lanes(count), (const uint16_t *)row + k0);
 		return;
 	}
 	const float *src = (const float *)row + k0;
@@ -269,9 +275,8 @@ pack_panel(const struct amx_job *job, int64_t r0, int64_t r1, uint16_t *dst)
 
 			for (int64_t s = 0; s < job->ksteps; s++, out += 1024) {
 				int64_t count = r >= r1 ? 0 : a->cols - s * 32 < 32 ? a->cols - s * 32 : 32;
-				__mmask32 mask = count >= 32 ? ~(__mmask32)0 :
-				    ((__mmask32)1 << count) - 1;
-				_mm512_store_si512(out, _mm512_maskz_loadu_epi16(mask, w + s * 32));
+				_mm512_store_si512(out, _mm512_maskz_loadu_epi16(first_lanes(count),
+				    w + s * 32));
 			}
 		}
 }
@@ -382,7 +387,8 @@ product_task(void *ctx, long task, int thread)
 	 * Not for one or few blocks, which do not reuse the chunk, nor for the three parts of
 	 * exact products, whose chunks would be too short.  The next pair is fetched ahead by
 	 * the blocks' steps, `share` cache lines each. */
-	int64_t pair_values = job->ksteps * job->parts * PAIR_VALUES, lines = pair_values / 32;
+	int64_t pair_values = job->ksteps * job->parts * PAIR_VALUES;
+	int64_t lines = pair_values * 2 > AHEAD_MAX ? 0 : pair_values / 32;
 	int64_t blocks = (r1 - r0 + job->block_rows - 1) / job->block_rows;
 	int64_t chunk = job->parts == 1 && blocks >= 4 ? KCHUNK : job->ksteps;
 	int64_t chunks = (job->ksteps + chunk - 1) / chunk;
@@ -396,8 +402,7 @@ product_task(void *ctx, long task, int thread)
 		for (int64_t s0 = 0; s0 < job->ksteps; s0 += chunk) {
 			int64_t s1 = s0 + chunk < job->ksteps ? s0 + chunk : job->ksteps;
 			for (int64_t k = 0; k < blocks; k++, first += share) {
-				int64_t ahead = p + 1 == pairs || first >= lines ||
-				    pair_values * 2 > AHEAD_MAX ? 0 :
+				int64_t ahead = p + 1 == pairs || first >= lines ? 0 :
 				    lines - first < share ? lines - first : share;
 
 				block_2x2(panel + k * job->ksteps * 1024, s0, s1, xp, job->parts,
