@@ -50,6 +50,14 @@ for t in q8:0.05 q4t:0.4; do
 		    '$TMP/$q.$p.logits'"
 	done
 done
+# Why the issue's 1 % / 5 % logits targets are out of reach on these models (qvl-quantize(1),
+# Quality): the bits a scalar code would need for them exceed what q8 (8.5) and q4 (5) spend.
+for mg in tiny:tiny/text_only untied:untied/u_text_only; do
+	check "$mg: 1 % and 5 % need more bits than q8 and q4 have" sh -c "$PY tests/ref/quant_bound.py \
+	    '$DATA/models/${mg%%:*}' '$DATA/golden/${mg#*:}.safetensors' | awk '
+	    /logits 1 %/ { a = \$(NF - 1) > 8.5 } /logits 5 %/ { b = \$(NF - 1) > 5 }
+	    END { exit !(a && b) }'"
+done
 check_fails "no type" 2 "$Q" -m "$TINY" -o "$TMP/x"
 check_fails "bad type" 2 "$Q" -m "$TINY" --type q3 -o "$TMP/x"
 check_fails "no output" 2 "$Q" -m "$TINY" --type q8
