@@ -100,11 +100,12 @@ rows_float(qvl_dtype dt, const char *w, int64_t ldw, int R, int64_t cols, const 
  * of L1, and reloading it for every row costs more than the extra streams: four rows share
  * each load of x there (one core: 9 -> 13 GB/s at 11008 columns; X_L1_BYTES). */
 
-/* Several inputs at once (batched decoding) spend long enough on each 64-byte load that the
- * hardware prefetchers, restarting at every 4 KB row, fall behind: fetching a page ahead took
- * matmul -k bf16's n = 4 from 2.3 to 1.75 times the time of n = 1, and the 3B's four
- * conversations (--each --batch 4) from 7.6 to 10.0 tok/s on 2 Zen 4 cores.  A single input
- * gains nothing from it. */
+/* The hardware prefetchers restart at every 4 KB row and fall behind: fetching a page ahead
+ * took matmul -k bf16's n = 4 from 2.3 to 1.75 times the time of n = 1, and the 3B's four
+ * conversations (--each --batch 4) from 7.6 to 10.0 tok/s on 2 Zen 4 cores, where a single
+ * input gained nothing from it.  On the Xeon with AMX a single input gains most: the 3B
+ * decodes at 3.9-4.4 tok/s instead of 3.5-3.7 (BF16, 2 threads, alternating runs against
+ * 29-30 GB/s streaming). */
 #define BF16_PREFETCH 2048 /* weights ahead: 4 KB, a page */
 
 /* 32 weights of a row (one 64-byte load) times the N inputs' x at the same columns: the
@@ -174,7 +175,7 @@ rows_bf16_group(const uint16_t *w, int64_t cols, int R, const float *xp, int64_t
 	for (; c + 64 <= cols; c += 64)
 		UNROLL
 		for (int r = 0; r < R; r++) {
-			if (R == 1 && N > 1) {
+			if (R == 1) {
 				_mm_prefetch(w + c + BF16_PREFETCH, _MM_HINT_T0);
 				_mm_prefetch(w + c + 32 + BF16_PREFETCH, _MM_HINT_T0);
 			}
