@@ -630,6 +630,47 @@ test_amx(qvl_pool *pool2)
 	}
 }
 
+/* Every half-precision scale widens to qvl_f16_to_f32's value on every level (the plain C
+ * kernels convert them inline): one row of q8 weights 1, block b scaled by the half b. */
+static void
+test_widen_halves(void)
+{
+	static const qvl_cpu_level levels[] = {QVL_CPU_GENERIC, QVL_CPU_AVX2, QVL_CPU_AVX512};
+	const qvl_cpu *cpu = qvl_cpu_get();
+	int64_t nb = 65536, cols = nb * 32;
+	int8_t *q = malloc((size_t)cols);
+	uint16_t *scales = malloc((size_t)nb * sizeof *scales);
+	float *dst = malloc((size_t)cols * sizeof *dst);
+	qvl_matrix m = {.dtype = QVL_I8, .rows = 1, .cols = cols, .block = 32};
+
+	if (q == NULL || scales == NULL || dst == NULL) {
+		CHECK(0, "widen halves: out of memory");
+		goto out;
+	}
+	memset(q, 1, (size_t)cols);
+	for (int64_t b = 0; b < nb; b++)
+		scales[b] = (uint16_t)b;
+	m.data = q;
+	m.scales = scales;
+	for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
+		int wrong = 0;
+		if ((levels[l] == QVL_CPU_AVX2 && !(cpu->avx2 && cpu->fma && cpu->f16c)) ||
+		    (levels[l] == QVL_CPU_AVX512 && cpu->level < QVL_CPU_AVX512))
+			continue;
+		qvl_kernels_for(levels[l])->widen(&m, 0, 1, dst);
+		for (int64_t b = 0; b < nb; b++) {
+			float want = qvl_f16_to_f32((uint16_t)b), got = dst[b * 32 + 31];
+			wrong += isnan(want) ? !isnan(got) : memcmp(&want, &got, sizeof want) != 0;
+		}
+		CHECK(wrong == 0, "%s: the 65536 halves widen to qvl_f16_to_f32's values (%d not)",
+		    qvl_cpu_level_name(levels[l]), wrong);
+	}
+out:
+	free(q);
+	free(scales);
+	free(dst);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -667,6 +708,7 @@ main(int argc, char **argv)
 	/* bf16 precision on a q8 matrix of 8.6 M values: two BF16 tiles, the last short. */
 	test_case(pool2, QVL_I8, 4200, 2048, 30);
 	test_tile_chunks(pool2);
+	test_widen_halves();
 	test_amx(pool2);
 	/* fused passes: declined for short batches and other kinds, the operands as they
 	 * come and swapped (x BF16 and 4 n >= rows) */
