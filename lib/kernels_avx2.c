@@ -1,7 +1,12 @@
 /* kernels_avx2.c: the plain C kernels compiled for AVX2 + FMA + F16C (CPUs without
- * AVX-512), chosen at run time, with q8's and q4's dot products in intrinsics: the
- * compiler's vectors of the plain C ones read q8 at 7 GB/s and q4 at 4 (2 threads of the
- * Xeon with AMX, QVL_CPU=avx2 bench/matmul -D), slower than BF16. */
+ * AVX-512), chosen at run time, with rows of their own for q8 and q4.
+ *
+ * q8 and q4 take x coded as int16 per block (qvl_kern_x16, as q8 on AVX-512 VNNI): a
+ * block of 32 weights is two widenings to int16 and two vpmaddwd (exact int32 sums of pairs
+ * of products), one conversion and one FMA with the product of the two steps.  Widening
+ * each weight to float32 instead read q8 at 22.6 GB/s and q4 at 13.8 (bench/matmul -D, 2
+ * threads of the Xeon with AMX under QVL_CPU=avx2, 29 GB/s streaming), q4 bound by its
+ * arithmetic; the compiler's vectors of the plain C loops read them at 7 and 4. */
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #else
@@ -12,7 +17,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "kernels.h"
+#include "kernels_c.h"
 
 #define AVX2_PREFETCH 4096 /* bytes of a row fetched ahead: rows are a page or less */
 
@@ -25,84 +30,144 @@ hsum256(__m256 v)
 	return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-/* 16 weights as int32 (lo, hi: their halves of 8) times x, summed into t. */
+/* A block's 32 weights as int16 (w0: the first 16, w1: the last) times its codes of x,
+ * scaled by the product of the steps d, into acc. */
 static inline __m256
-madd16(__m128i w, const float *x, __m256 t)
+block_madd(__m256i w0, __m256i w1, const int16_t *xq, float d, __m256 acc)
 {
-	t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(w)), _mm256_loadu_ps(x), t);
-	return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(w, 8))),
-	    _mm256_loadu_ps(x + 8), t);
+	__m256i s = _mm256_add_epi32(
+	    _mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)xq)),
+	    _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(xq + 16))));
+
+	return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d), acc);
 }
 
-/* Whole blocks in vectors, each block's sum scaled in the lanes; the partial last block
- * one value at a time. */
-static float
-avx2_dot_q8(const int8_t *q, const uint16_t *scales, const float *x, int64_t cols)
-{
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-	int64_t whole = cols / QVL_QBLOCK;
-	float tail = 0;
+/* The products of the weights' steps (scales, F16) and x's (dx) of n <= STEP_CHUNK blocks,
+ * 8 at a time, so that a block's costs one broadcast from L1. */
+#define STEP_CHUNK 64
 
-	for (int64_t b = 0; b < whole; b++) {
-		const int8_t *qb = q + b * QVL_QBLOCK;
-		const float *xb = x + b * QVL_QBLOCK;
-		__m256 d = _mm256_set1_ps(_cvtsh_ss(scales[b]));
-		if (b % 2 == 0)
-			_mm_prefetch((const char *)qb + AVX2_PREFETCH, _MM_HINT_T0);
-		__m256 t0 = madd16(_mm_loadu_si128((const __m128i *)qb), xb, _mm256_setzero_ps());
-		__m256 t1 = madd16(_mm_loadu_si128((const __m128i *)(qb + 16)), xb + 16,
-		    _mm256_setzero_ps());
-		acc0 = _mm256_fmadd_ps(d, t0, acc0);
-		acc1 = _mm256_fmadd_ps(d, t1, acc1);
+static void
+step_products(const uint16_t *scales, const float *dx, int64_t n, float *out)
+{
+	int64_t b = 0;
+
+	for (; b + 8 <= n; b += 8)
+		_mm256_storeu_ps(out + b, _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(
+		    (const __m128i *)(scales + b))), _mm256_loadu_ps(dx + b)));
+	for (; b < n; b++)
+		out[b] = _cvtsh_ss(scales[b]) * dx[b];
+}
+
+/* xp: x's steps (nb), then its codes.  Even and odd blocks sum apart (two chains of FMAs);
+ * a short last block, which the row's end cuts, one weight at a time. */
+static float
+avx2_dot_q8(const int8_t *q, const uint16_t *scales, const float *xp, int64_t nb,
+    int64_t cols)
+{
+	const int16_t *xq = (const int16_t *)(xp + nb);
+	__m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+	int64_t whole = cols / QVL_QBLOCK;
+	float d[STEP_CHUNK], tail = 0;
+
+	for (int64_t b0 = 0; b0 < whole; b0 += STEP_CHUNK) {
+		int64_t n = whole - b0 < STEP_CHUNK ? whole - b0 : STEP_CHUNK;
+		step_products(scales + b0, xp + b0, n, d);
+		for (int64_t j = 0; j < n; j++) {
+			const int8_t *qb = q + (b0 + j) * QVL_QBLOCK;
+			if (j % 2 == 0)
+				_mm_prefetch((const char *)qb + AVX2_PREFETCH, _MM_HINT_T0);
+			acc[j & 1] = block_madd(
+			    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)qb)),
+			    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(qb + 16))),
+			    xq + (b0 + j) * QVL_QBLOCK, d[j], acc[j & 1]);
+		}
 	}
-	for (int64_t c = whole * QVL_QBLOCK; c < cols; c++)
-		tail += (float)q[c] * x[c];
-	if (whole * QVL_QBLOCK < cols)
-		tail *= _cvtsh_ss(scales[whole]);
-	return hsum256(_mm256_add_ps(acc0, acc1)) + tail;
+	if (whole < nb) {
+		int32_t s = 0;
+		for (int64_t c = whole * QVL_QBLOCK; c < cols; c++)
+			s += q[c] * xq[c];
+		tail = (float)s * (_cvtsh_ss(scales[whole]) * xp[whole]);
+	}
+	return hsum256(_mm256_add_ps(acc[0], acc[1])) + tail;
 }
 
 /* A q4 block's 16 bytes hold its first 16 weights in their low nibbles and its last 16 in
- * the high ones; each block adds its min times its sum of x. */
+ * the high ones; rows are whole blocks (the last padded, its codes of x zero), so every
+ * block goes in vectors.  Each block adds its min times its sum of x (after the codes). */
 static float
-avx2_dot_q4(const uint8_t *q, const uint16_t *scales, const uint16_t *mins, const float *x,
-    const float *xsum, int64_t cols)
+avx2_dot_q4(const uint8_t *q, const uint16_t *scales, const uint16_t *mins, const float *xp,
+    int64_t nb)
 {
+	const int16_t *xq = (const int16_t *)(xp + nb);
+	const float *xsum = xp + QVL_X16_FLOATS(nb);
 	const __m128i low = _mm_set1_epi8(15);
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-	int64_t whole = cols / QVL_QBLOCK, nb = qvl_qblocks(cols);
-	float tail = 0, min_sum = 0;
+	__m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+	float d[STEP_CHUNK], min_sum = 0;
 
-	for (int64_t b = 0; b < whole; b++) {
-		const uint8_t *blk = q + b * (QVL_QBLOCK / 2);
-		const float *xb = x + b * QVL_QBLOCK;
-		__m256 d = _mm256_set1_ps(_cvtsh_ss(scales[b]));
-		__m128i v = _mm_loadu_si128((const __m128i *)blk);
-		if (b % 4 == 0)
-			_mm_prefetch((const char *)blk + AVX2_PREFETCH, _MM_HINT_T0);
-		/* nibbles are 0..15: as int8 they are their own sign extension */
-		__m256 t0 = madd16(_mm_and_si128(v, low), xb, _mm256_setzero_ps());
-		__m256 t1 = madd16(_mm_and_si128(_mm_srli_epi16(v, 4), low), xb + 16,
-		    _mm256_setzero_ps());
-		acc0 = _mm256_fmadd_ps(d, t0, acc0);
-		acc1 = _mm256_fmadd_ps(d, t1, acc1);
-	}
-	if (whole < nb) {
-		const uint8_t *blk = q + whole * (QVL_QBLOCK / 2);
-		int64_t c0 = whole * QVL_QBLOCK;
-		for (int64_t c = 0; c0 + c < cols; c++)
-			tail += (float)(c < 16 ? blk[c] & 15 : blk[c - 16] >> 4) * x[c0 + c];
-		tail *= _cvtsh_ss(scales[whole]);
+	for (int64_t b0 = 0; b0 < nb; b0 += STEP_CHUNK) {
+		int64_t n = nb - b0 < STEP_CHUNK ? nb - b0 : STEP_CHUNK;
+		step_products(scales + b0, xp + b0, n, d);
+		for (int64_t j = 0; j < n; j++) {
+			const uint8_t *blk = q + (b0 + j) * (QVL_QBLOCK / 2);
+			__m128i v = _mm_loadu_si128((const __m128i *)blk);
+			if (j % 4 == 0)
+				_mm_prefetch((const char *)blk + AVX2_PREFETCH, _MM_HINT_T0);
+			acc[j & 1] = block_madd(_mm256_cvtepu8_epi16(_mm_and_si128(v, low)),
+			    _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), low)),
+			    xq + (b0 + j) * QVL_QBLOCK, d[j], acc[j & 1]);
+		}
 	}
 	for (int64_t b = 0; b < nb; b++)
 		min_sum += _cvtsh_ss(mins[b]) * xsum[b];
-	return hsum256(_mm256_add_ps(acc0, acc1)) + tail + min_sum;
+	return hsum256(_mm256_add_ps(acc[0], acc[1])) + min_sum;
 }
 
-#define DOT_Q8 avx2_dot_q8
-#define DOT_Q4 avx2_dot_q4
-#define KERNELS_TABLE qvl_kernels_avx2
-#include "kernels_c.h"
+static int64_t
+avx2_prep_floats(const qvl_matrix *w)
+{
+	int64_t nb = qvl_qblocks(w->cols);
+
+	switch (w->dtype) {
+	case QVL_I8:
+		return QVL_X16_FLOATS(nb);
+	case QVL_U8:
+		return QVL_X16_FLOATS(nb) + nb;
+	default:
+		return 0;
+	}
+}
+
+static void
+avx2_prep(const qvl_matrix *w, const float *x, float *xp)
+{
+	qvl_kern_x16(x, w->cols, xp);
+	if (w->dtype == QVL_U8)
+		qvl_kern_block_sums(x, w->cols, xp + QVL_X16_FLOATS(qvl_qblocks(w->cols)));
+}
+
+static void
+avx2_rows(const qvl_matrix *w, int64_t r0, int64_t r1, const float *x, int64_t ldx, int n,
+    const float *xp, float *y, int64_t ldy)
+{
+	int64_t cols = w->cols, nb = qvl_qblocks(cols), per = avx2_prep_floats(w);
+	const uint16_t *scales = w->scales;
+
+	/* without memory for the codes, q8 reads x as it is (q4 never comes here so) */
+	if (xp == NULL || (w->dtype != QVL_I8 && w->dtype != QVL_U8)) {
+		generic_rows(w, r0, r1, x, ldx, n, xp, y, ldy);
+		return;
+	}
+	for (int64_t r = r0; r < r1; r++)
+		for (int i = 0; i < n; i++)
+			y[i * ldy + r] = w->dtype == QVL_I8 ?
+			    avx2_dot_q8((const int8_t *)w->data + r * cols, scales + r * nb,
+			    xp + i * per, nb, cols) :
+			    avx2_dot_q4((const uint8_t *)w->data + r * qvl_q4_row_bytes(cols),
+			    scales + r * nb, (const uint16_t *)w->mins + r * nb, xp + i * per, nb);
+}
+
+const qvl_kernels qvl_kernels_avx2 = {avx2_rows, generic_widen, avx2_prep_floats, avx2_prep,
+    generic_rows_max_n};
 
 #if defined(__clang__)
 #pragma clang attribute pop

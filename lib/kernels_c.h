@@ -1,6 +1,7 @@
 /* kernels_c.h: the body of the plain C kernels, included by kernels_generic.c (for the
  * build's -march) and kernels_avx2.c (under an AVX2 target pragma, so the compiler vectorizes
- * the same loops for AVX2 + FMA + F16C).  Define KERNELS_TABLE to the table's name first.
+ * the same loops for AVX2 + FMA + F16C).  Define KERNELS_TABLE to the table's name first, or
+ * leave it undefined and build a table from the generic_ functions and one's own.
  * Sums run in 16 independent lanes so the compiler can vectorize them without
  * reassociating anything. */
 #include <string.h>
@@ -82,11 +83,6 @@ scale_f32(uint16_t h)
 
 _Static_assert(QVL_QBLOCK == 2 * LANES, "a block is two rounds of the lanes");
 
-/* A level with its own q8 and q4 dot products defines DOT_Q8 and DOT_Q4 to them. */
-#ifndef DOT_Q8
-#define DOT_Q8 dot_q8
-#define DOT_Q4 dot_q4
-
 /* Whole blocks go through the lanes as vectors, each block's sum scaled in the lanes (a
  * sum across the lanes for every block was a chain of 16 dependent adds, and q8 and q4
  * decoded at a tenth of the memory's rate on AVX2); the last, partial block one value at a
@@ -144,7 +140,6 @@ dot_q4(const uint8_t *q, const uint16_t *scales, const uint16_t *mins, const flo
 		min_sum += scale_f32(mins[b]) * xsum[b];
 	return lanes_sum(acc) + tail + min_sum;
 }
-#endif
 
 static void
 generic_rows(const qvl_matrix *w, int64_t r0, int64_t r1, const float *x, int64_t ldx, int n,
@@ -158,11 +153,11 @@ generic_rows(const qvl_matrix *w, int64_t r0, int64_t r1, const float *x, int64_
 			float v;
 			switch (w->dtype) {
 			case QVL_I8:
-				v = DOT_Q8((const int8_t *)w->data + r * cols,
+				v = dot_q8((const int8_t *)w->data + r * cols,
 				    (const uint16_t *)w->scales + r * nb, xi, cols);
 				break;
 			case QVL_U8:
-				v = DOT_Q4((const uint8_t *)w->data + r * qvl_q4_row_bytes(cols),
+				v = dot_q4((const uint8_t *)w->data + r * qvl_q4_row_bytes(cols),
 				    (const uint16_t *)w->scales + r * nb,
 				    (const uint16_t *)w->mins + r * nb, xi, xsum + i * nb, cols);
 				break;
@@ -202,6 +197,14 @@ generic_widen(const qvl_matrix *w, int64_t r0, int64_t nr, float *dst)
 	}
 }
 
+static int64_t
+generic_rows_max_n(const qvl_matrix *w)
+{
+	(void)w;
+	return QVL_KERN_MAXN;
+}
+
+#ifdef KERNELS_TABLE
 /* q4 adds each block's min times the block's sum of x, summed once per input. */
 static int64_t
 generic_prep_floats(const qvl_matrix *w)
@@ -215,12 +218,6 @@ generic_prep(const qvl_matrix *w, const float *x, float *xp)
 	qvl_kern_block_sums(x, w->cols, xp);
 }
 
-static int64_t
-generic_rows_max_n(const qvl_matrix *w)
-{
-	(void)w;
-	return QVL_KERN_MAXN;
-}
-
 const qvl_kernels KERNELS_TABLE = {generic_rows, generic_widen, generic_prep_floats,
     generic_prep, generic_rows_max_n};
+#endif

@@ -40,8 +40,9 @@
  * 8 % of the vision tower repacking x; 2 tiles a matrix are 10 % faster in all), and
  * small enough never to approach a float32 copy of the model. */
 #define TILE_BYTES (16 << 20)
-/* x prepared for the rows kernels on the stack up to this many floats (a BF16 row of 8192
- * values, q4 block sums of rows of 256k values). */
+/* BF16's x in pair order on the stack up to this many floats (a row of 8192 values); the
+ * codes of q8 and q4 (int16 or int8 beside their floats) go on the heap, as they must not
+ * live in a float array. */
 #define PREP_STACK 8192
 /* ...after this many floats of guard (two cache lines: the pair the L2 fetches together).
  * Every thread reads x for each row of W, while the calling thread, which runs tasks too,
@@ -112,20 +113,14 @@ matmul_rows(qvl_pool *pool, const qvl_kernels *k, const qvl_matrix *w, const flo
 	struct rows_job job = {k, w, x, NULL, n, y};
 
 	if (per > 0) {
-		/* q8's int16 codes go on the heap: they must not live in a float array. */
-		if (n * per <= PREP_STACK && w->dtype != QVL_I8)
+		if (n * per <= PREP_STACK && w->dtype == QVL_BF16)
 			xp = stack + PREP_GUARD;
 		else if ((xp = qvl_alloc((size_t)(n * per) * sizeof *xp)) == NULL &&
 		    w->dtype == QVL_U8) {
-			/* q4 cannot do without its block sums: one input at a time, else
-			 * no result (the other kernels read x as it is). */
-			if (n > 1 && per <= PREP_STACK) {
-				for (int i = 0; i < n; i++)
-					matmul_rows(pool, k, w, x + i * w->cols, 1, y + i * w->rows);
-			} else {
-				for (int64_t i = 0; i < n * w->rows; i++)
-					y[i] = NAN;
-			}
+			/* q4 cannot do without its block sums: no result (the other
+			 * kernels read x as it is) */
+			for (int64_t i = 0; i < n * w->rows; i++)
+				y[i] = NAN;
 			return;
 		}
 		for (int i = 0; xp != NULL && i < n; i++)

@@ -43,6 +43,9 @@ struct mat {
 	void *data;
 	uint16_t *scales, *mins;
 	double *ref; /* the matrix's values, [rows, cols] */
+	/* the size of each value's terms: |ref|, but |q d| + |min| for q4, whose kernels sum
+	 * the two terms apart (their rounding scales with each, not with their sum) */
+	double *mag;
 };
 
 static void
@@ -52,6 +55,7 @@ mat_make(struct mat *t, qvl_dtype dtype, int64_t rows, int64_t cols)
 
 	memset(t, 0, sizeof *t);
 	t->ref = malloc((size_t)(n ? n : 1) * sizeof *t->ref);
+	t->mag = malloc((size_t)(n ? n : 1) * sizeof *t->mag);
 	t->m.dtype = dtype;
 	t->m.rows = rows;
 	t->m.cols = cols;
@@ -106,11 +110,17 @@ mat_make(struct mat *t, qvl_dtype dtype, int64_t rows, int64_t cols)
 				int q = j < 16 ? byte & 15 : byte >> 4;
 				t->ref[r * cols + c] = (double)q * qvl_f16_to_f32(t->scales[r * nb + b]) +
 				    qvl_f16_to_f32(t->mins[r * nb + b]);
+				t->mag[r * cols + c] = fabs((double)q *
+				    qvl_f16_to_f32(t->scales[r * nb + b])) +
+				    fabs(qvl_f16_to_f32(t->mins[r * nb + b]));
 			}
 		t->data = d;
 		t->m.mins = t->mins;
 	}
 	}
+	if (dtype != QVL_U8)
+		for (int64_t i = 0; i < n; i++)
+			t->mag[i] = fabs(t->ref[i]);
 	t->m.data = t->data;
 	t->m.scales = t->scales;
 	t->m.block = dtype == QVL_I8 || dtype == QVL_U8 ? 32 : 0;
@@ -123,6 +133,7 @@ mat_free(struct mat *t)
 	free(t->scales);
 	free(t->mins);
 	free(t->ref);
+	free(t->mag);
 }
 
 static const char *
@@ -158,7 +169,7 @@ rel_error(const struct mat *t, const float *bias, const float *x, int64_t n, con
 				if (round & ROUND_W)
 					wd = bf16_round(wd);
 				s += wd * xd;
-				mag += fabs(wd * xd);
+				mag += t->mag[r * t->m.cols + c] * fabs(xd);
 			}
 			double e = fabs(y[i * t->m.rows + r] - s) / (mag + 1e-30);
 			if (e > worst || y[i * t->m.rows + r] != y[i * t->m.rows + r])
@@ -179,9 +190,10 @@ test_case(qvl_pool *pool2, qvl_dtype dtype, int64_t rows, int64_t cols, int64_t 
 	float *bias = malloc((size_t)rows * sizeof *bias);
 	float *y1 = malloc((size_t)(n * rows) * sizeof *y1), *y2 = malloc((size_t)(n * rows) * sizeof *y2);
 
-	/* q8 on VNNI codes x as int16 per block of 32 (qvl_kern_x16): each x off by up to
-	 * 1/65534 of its block's largest, so up to 1.5e-5 of sum |w| max|x| more. */
-	double xtol = dtype == QVL_I8 ? 4e-5 : 0;
+	/* q8 on VNNI and AVX2, and q4 on AVX2, code x as int16 per block of 32
+	 * (qvl_kern_x16): each x off by up to 1/65534 of its block's largest, so up to
+	 * 1.5e-5 of sum |w| max|x| more. */
+	double xtol = dtype == QVL_I8 || dtype == QVL_U8 ? 4e-5 : 0;
 	/* q4 on VNNI codes x as int8 per block: each x off by up to 1/254 of its block's
 	 * largest, about 1/127 of sum |w x| at worst for these x (|x| averages half the
 	 * largest); q4's own error is four times that. */
