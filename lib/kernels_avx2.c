@@ -3,10 +3,11 @@
  *
  * q8 and q4 take x coded as int16 per block (qvl_kern_x16, as q8 on AVX-512 VNNI): a
  * block of 32 weights is two widenings to int16 and two vpmaddwd (exact int32 sums of pairs
- * of products), one conversion and one FMA with the product of the two steps.  Widening
- * each weight to float32 instead read q8 at 22.6 GB/s and q4 at 13.8 (bench/matmul -D, 2
- * threads of the Xeon with AMX under QVL_CPU=avx2, 29 GB/s streaming), q4 bound by its
- * arithmetic; the compiler's vectors of the plain C loops read them at 7 and 4. */
+ * of products), one conversion and one FMA with the product of the two steps.  bench/matmul
+ * -D, 2 threads of the Xeon with AMX under QVL_CPU=avx2 (29 GB/s streaming): q4 reads
+ * 18.1-18.3 GB/s, q8 20.6-20.9; widening each weight to float32 instead, q4 was bound by its
+ * arithmetic at 13.4-13.6 (q8 the same), and the compiler's vectors of the plain C loops
+ * read them at 7 and 4. */
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #else

@@ -4,8 +4,6 @@
  * leave it undefined and build a table from the generic_ functions and one's own.
  * Sums run in 16 independent lanes so the compiler can vectorize them without
  * reassociating anything. */
-#include <string.h>
-
 #include "kernels.h"
 
 #include "tensor.h"
@@ -61,26 +59,6 @@ dot_float(qvl_dtype dtype, const void *row, const float *x, int64_t cols)
 	return lanes_sum(acc);
 }
 
-/* A half-precision scale as float, inline so that the loops around it vectorize: the
- * half's exponent and mantissa moved to a float's places and rescaled by 2^112 (exact, for
- * subnormals too), then infinities and NaNs given the float's all-ones exponent.  The value
- * of qvl_f16_to_f32 (test_kernels compares all 65536). */
-static inline float
-scale_f32(uint16_t h)
-{
-	uint32_t u = (uint32_t)(h & 0x7fff) << 13;
-	float f;
-
-	memcpy(&f, &u, sizeof f);
-	f *= 0x1p112f;
-	memcpy(&u, &f, sizeof u);
-	if ((h & 0x7c00) == 0x7c00)
-		u |= 0x7f800000u;
-	u |= (uint32_t)(h & 0x8000) << 16;
-	memcpy(&f, &u, sizeof f);
-	return f;
-}
-
 _Static_assert(QVL_QBLOCK == 2 * LANES, "a block is two rounds of the lanes");
 
 /* Whole blocks go through the lanes as vectors, each block's sum scaled in the lanes (a
@@ -96,7 +74,7 @@ dot_q8(const int8_t *q, const uint16_t *scales, const float *x, int64_t cols)
 	for (int64_t b = 0; b < whole; b++) {
 		const int8_t *qb = q + b * QVL_QBLOCK;
 		const float *xb = x + b * QVL_QBLOCK;
-		float d = scale_f32(scales[b]), t[LANES];
+		float d = qvl_f16_to_f32(scales[b]), t[LANES];
 		if (b % 2 == 0)
 			__builtin_prefetch(qb + ROW_PREFETCH);
 		for (int l = 0; l < LANES; l++)
@@ -107,7 +85,7 @@ dot_q8(const int8_t *q, const uint16_t *scales, const float *x, int64_t cols)
 	for (int64_t c = whole * QVL_QBLOCK; c < cols; c++)
 		tail += (float)q[c] * x[c];
 	if (whole * QVL_QBLOCK < cols)
-		tail *= scale_f32(scales[whole]);
+		tail *= qvl_f16_to_f32(scales[whole]);
 	return lanes_sum(acc) + tail;
 }
 
@@ -121,7 +99,7 @@ dot_q4(const uint8_t *q, const uint16_t *scales, const uint16_t *mins, const flo
 	for (int64_t b = 0; b < whole; b++) {
 		const uint8_t *blk = q + b * (QVL_QBLOCK / 2);
 		const float *xb = x + b * QVL_QBLOCK;
-		float d = scale_f32(scales[b]), t[LANES];
+		float d = qvl_f16_to_f32(scales[b]), t[LANES];
 		if (b % 4 == 0)
 			__builtin_prefetch(blk + ROW_PREFETCH);
 		for (int l = 0; l < LANES; l++)
@@ -134,10 +112,10 @@ dot_q4(const uint8_t *q, const uint16_t *scales, const uint16_t *mins, const flo
 		int64_t c0 = whole * QVL_QBLOCK;
 		for (int64_t c = 0; c0 + c < cols; c++)
 			tail += (float)(c < 16 ? blk[c] & 15 : blk[c - 16] >> 4) * x[c0 + c];
-		tail *= scale_f32(scales[whole]);
+		tail *= qvl_f16_to_f32(scales[whole]);
 	}
 	for (int64_t b = 0; b < nb; b++)
-		min_sum += scale_f32(mins[b]) * xsum[b];
+		min_sum += qvl_f16_to_f32(mins[b]) * xsum[b];
 	return lanes_sum(acc) + tail + min_sum;
 }
 
@@ -183,7 +161,7 @@ generic_widen(const qvl_matrix *w, int64_t r0, int64_t nr, float *dst)
 		if (w->dtype == QVL_I8) {
 			const int8_t *q = (const int8_t *)w->data + r * cols;
 			for (int64_t c = 0; c < cols; c++)
-				dst[c] = scale_f32(sc[c / QVL_QBLOCK]) * (float)q[c];
+				dst[c] = qvl_f16_to_f32(sc[c / QVL_QBLOCK]) * (float)q[c];
 		} else {
 			const uint8_t *q = (const uint8_t *)w->data + r * qvl_q4_row_bytes(cols);
 			const uint16_t *mn = (const uint16_t *)w->mins + r * nb;
@@ -191,7 +169,7 @@ generic_widen(const qvl_matrix *w, int64_t r0, int64_t nr, float *dst)
 				int64_t b = c / QVL_QBLOCK, j = c % QVL_QBLOCK;
 				const uint8_t *blk = q + b * (QVL_QBLOCK / 2);
 				int v = j < 16 ? blk[j] & 15 : blk[j - 16] >> 4;
-				dst[c] = scale_f32(sc[b]) * (float)v + scale_f32(mn[b]);
+				dst[c] = qvl_f16_to_f32(sc[b]) * (float)v + qvl_f16_to_f32(mn[b]);
 			}
 		}
 	}

@@ -96,30 +96,6 @@ qvl_shape_str(const int64_t *shape, int ndim, char *buf, size_t len)
 }
 
 float
-qvl_f16_to_f32(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-	uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, u;
-	float f;
-
-	if (exp == 0) {
-		if (mant == 0) {
-			u = sign;
-		} else {
-			/* subnormal: value = mant * 2^-24 */
-			f = (float)mant * 5.9604644775390625e-8f;
-			return sign ? -f : f;
-		}
-	} else if (exp == 31) {
-		u = sign | 0x7f800000u | (mant << 13);
-	} else {
-		u = sign | ((exp + 112) << 23) | (mant << 13);
-	}
-	memcpy(&f, &u, sizeof f);
-	return f;
-}
-
-float
 qvl_f8_to_f32(qvl_dtype dtype, uint8_t v)
 {
 	int sign = v >> 7, exp, mant;

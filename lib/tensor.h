@@ -88,7 +88,26 @@ qvl_f32_to_bf16(float f)
 	return (uint16_t)(u >> 16);
 }
 
-float qvl_f16_to_f32(uint16_t h);
+/* A half as float, inline and branch-free so that loops over scales vectorize: the half's
+ * exponent and mantissa moved to a float's places and rescaled by 2^112 (exact, for
+ * subnormals too), then infinities and NaNs given the float's all-ones exponent
+ * (test_matmul checks all 65536 against the formula). */
+static inline float
+qvl_f16_to_f32(uint16_t h)
+{
+	uint32_t u = (uint32_t)(h & 0x7fff) << 13;
+	float f;
+
+	memcpy(&f, &u, sizeof f);
+	f *= 0x1p112f;
+	memcpy(&u, &f, sizeof u);
+	if ((h & 0x7c00) == 0x7c00)
+		u |= 0x7f800000u;
+	u |= (uint32_t)(h & 0x8000) << 16;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
 /* One F8_E4M3 or F8_E5M2 value (dtype says which) as float. */
 float qvl_f8_to_f32(qvl_dtype dtype, uint8_t v);
 
