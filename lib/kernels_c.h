@@ -62,9 +62,8 @@ dot_float(qvl_dtype dtype, const void *row, const float *x, int64_t cols)
 _Static_assert(QVL_QBLOCK == 2 * LANES, "a block is two rounds of the lanes");
 
 /* Whole blocks go through the lanes as vectors, each block's sum scaled in the lanes (a
- * sum across the lanes for every block was a chain of 16 dependent adds, and q8 and q4
- * decoded at a tenth of the memory's rate on AVX2); the last, partial block one value at a
- * time. */
+ * sum across the lanes for every block was a chain of 16 dependent adds: q8 and q4 read a
+ * tenth of the memory's rate); the last, partial block one value at a time. */
 static float
 dot_q8(const int8_t *q, const uint16_t *scales, const float *x, int64_t cols)
 {

@@ -180,10 +180,21 @@ rel_error(const struct mat *t, const float *bias, const float *x, int64_t n, con
 
 static qvl_pool *pool3;
 
+/* The kernel levels, and whether this CPU runs a level's kernels. */
+static const qvl_cpu_level levels[] = {QVL_CPU_GENERIC, QVL_CPU_AVX2, QVL_CPU_AVX512};
+
+static int
+level_runs(qvl_cpu_level level)
+{
+	const qvl_cpu *cpu = qvl_cpu_get();
+
+	return !(level == QVL_CPU_AVX2 && !(cpu->avx2 && cpu->fma && cpu->f16c)) &&
+	    !(level == QVL_CPU_AVX512 && cpu->level < QVL_CPU_AVX512);
+}
+
 static void
 test_case(qvl_pool *pool2, qvl_dtype dtype, int64_t rows, int64_t cols, int64_t n)
 {
-	static const qvl_cpu_level levels[] = {QVL_CPU_GENERIC, QVL_CPU_AVX2, QVL_CPU_AVX512};
 	const qvl_cpu *cpu = qvl_cpu_get();
 	struct mat t;
 	float *x = malloc((size_t)(n * cols + 1) * sizeof *x);
@@ -206,8 +217,7 @@ test_case(qvl_pool *pool2, qvl_dtype dtype, int64_t rows, int64_t cols, int64_t 
 	for (int64_t r = 0; r < rows; r++)
 		bias[r] = rnd_float();
 	for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
-		if ((levels[l] == QVL_CPU_AVX2 && !(cpu->avx2 && cpu->fma && cpu->f16c)) ||
-		    (levels[l] == QVL_CPU_AVX512 && cpu->level < QVL_CPU_AVX512))
+		if (!level_runs(levels[l]))
 			continue;
 		const qvl_kernels *k = qvl_kernels_for(levels[l]);
 		const float *b = (rows + cols + n) % 2 ? bias : NULL;
@@ -653,13 +663,18 @@ half_by_formula(uint16_t h)
 	return h & 0x8000 ? -v : v;
 }
 
+/* The same value: the same bits, or both NaN. */
+static int
+same_value(float want, float got)
+{
+	return isnan(want) ? isnan(got) : memcmp(&want, &got, sizeof want) == 0;
+}
+
 /* Every half converts to its value (qvl_f16_to_f32 is branch-free and inline), and widens
  * to it as a q8 scale on every level: one row of weights 1, block b scaled by the half b. */
 static void
 test_widen_halves(void)
 {
-	static const qvl_cpu_level levels[] = {QVL_CPU_GENERIC, QVL_CPU_AVX2, QVL_CPU_AVX512};
-	const qvl_cpu *cpu = qvl_cpu_get();
 	int64_t nb = 65536, cols = nb * 32;
 	int8_t *q = malloc((size_t)cols);
 	uint16_t *scales = malloc((size_t)nb * sizeof *scales);
@@ -677,21 +692,18 @@ test_widen_halves(void)
 	m.data = q;
 	m.scales = scales;
 	for (int64_t b = 0; b < nb; b++) {
-		float want = half_by_formula((uint16_t)b), got = qvl_f16_to_f32((uint16_t)b);
-		converted_wrong += isnan(want) ? !isnan(got) : memcmp(&want, &got, sizeof want) != 0;
+		converted_wrong += !same_value(half_by_formula((uint16_t)b),
+		    qvl_f16_to_f32((uint16_t)b));
 	}
 	CHECK(converted_wrong == 0, "qvl_f16_to_f32: the 65536 halves' values (%d not)",
 	    converted_wrong);
 	for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
 		int wrong = 0;
-		if ((levels[l] == QVL_CPU_AVX2 && !(cpu->avx2 && cpu->fma && cpu->f16c)) ||
-		    (levels[l] == QVL_CPU_AVX512 && cpu->level < QVL_CPU_AVX512))
+		if (!level_runs(levels[l]))
 			continue;
 		qvl_kernels_for(levels[l])->widen(&m, 0, 1, dst);
-		for (int64_t b = 0; b < nb; b++) {
-			float want = half_by_formula((uint16_t)b), got = dst[b * 32 + 31];
-			wrong += isnan(want) ? !isnan(got) : memcmp(&want, &got, sizeof want) != 0;
-		}
+		for (int64_t b = 0; b < nb; b++)
+			wrong += !same_value(half_by_formula((uint16_t)b), dst[b * 32 + 31]);
 		CHECK(wrong == 0, "%s: the 65536 halves widen to their values (%d not)",
 		    qvl_cpu_level_name(levels[l]), wrong);
 	}
